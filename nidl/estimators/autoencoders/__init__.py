@@ -1,0 +1,5 @@
+"""Autoencoder estimators."""
+
+from .vae import VAE
+
+__all__ = ["VAE"]

@@ -1,0 +1,437 @@
+"""Variational autoencoder estimator."""
+
+import numbers
+
+import torch
+from sklearn.utils import check_array, check_scalar
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.distributions import Normal
+
+from ...losses import BetaVAELoss
+from ...losses.beta_vae import NLL_CONSTANTS, check_distribution_name, likelihood_name
+from ...utils import batch_input, check_input, returns_numpy
+from ..base import BaseEstimator, TransformerMixin
+
+
+def decoder_mean(p):
+    """Mean of a decoder output: the tensor itself or the distribution's mean.
+
+    Parameters
+    ----------
+    p : torch.Tensor or torch.distributions.Distribution
+        What the decoder returned.
+
+    Returns
+    -------
+    mean : torch.Tensor
+        For a Bernoulli, the probabilities of success.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Bernoulli
+    >>> decoder_mean(Bernoulli(logits=torch.zeros(2)))
+    tensor([0.5000, 0.5000])
+    """
+    return p if isinstance(p, torch.Tensor) else p.mean
+
+
+class VAE(TransformerMixin, BaseEstimator):
+    r"""Variational autoencoder, a scikit-learn transformer trained by Lightning.
+
+    A VAE [1]_ learns a probabilistic encoder ``q(z|x)``, a diagonal Normal
+    over ``latent_dim`` latent variables, and a decoder ``p(x|z)``. Training
+    minimises the negative evidence lower bound with the KL term weighted by
+    ``beta`` (``beta > 1`` gives the beta-VAE [2]_):
+
+    .. math::
+
+        \mathcal{L}(x) = -\mathbb{E}_{q(z|x)}[\log p(x|z)]
+            + \beta \, D_{KL}(q(z|x) \,\|\, \mathcal{N}(0, I)).
+
+    The user gives the encoder backbone, which maps a batch to
+    ``encoder_out_dim`` features, and the decoder, which maps a batch of
+    latent vectors to the data space (a tensor read as the mean of
+    ``default_dist``, or a ``torch.distributions`` object). The VAE adds two
+    linear heads for the posterior mean and log-variance. Samples are drawn
+    with the reparameterisation trick ``z = mu + sigma * eps``.
+
+    ``fit`` accepts a ``DataLoader`` (used as it is), a ``Dataset``, a tensor
+    or an array of shape (n_samples, ...); ``transform`` returns latent
+    samples, or the posterior means with ``stochastic_transform=False``.
+    Every fit starts from the weights the modules had when first fitted.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
+    decoder : torch.nn.Module
+        Maps a batch of latent vectors ``(batch_size, latent_dim)`` to a
+        tensor or a distribution shaped like the input.
+    encoder_out_dim : int
+        Number of features the encoder returns per sample.
+    latent_dim : int
+        Number of latent dimensions.
+    beta : float, default=1.0
+        Weight of the KL divergence (beta-VAE).
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor: squared error
+        for ``"normal"``, absolute error for ``"laplace"``, binary
+        cross-entropy for ``"bernoulli"`` (data in [0, 1]).
+    stochastic_transform : bool, default=True
+        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+        posterior means.
+    lr : float, default=1e-4
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimiser.
+    random_state : int, default=None
+        Seed of everything a fit draws (head initialisation, shuffling,
+        dropout, posterior samples) and of the samples ``transform`` and
+        ``score`` draw. The same seed, data and initial modules give
+        identical results on the CPU. None uses torch's global generator.
+    batch_size : int, default=128
+        Batch size for Dataset, array and tensor input (a DataLoader keeps
+        its own).
+    **kwargs
+        Options of ``pytorch_lightning.Trainer`` (``max_epochs``,
+        ``accelerator``, ``devices``, ``strategy``, ``precision``,
+        ``callbacks``, ``enable_progress_bar``, ...).
+
+    Attributes
+    ----------
+    encoder : torch.nn.Module
+        The encoder backbone.
+    decoder : torch.nn.Module
+        The decoder.
+    fc_mu : torch.nn.Linear
+        Head mapping encoder features to the posterior mean.
+    fc_logvar : torch.nn.Linear
+        Head mapping encoder features to the posterior log-variance.
+    criterion : BetaVAELoss
+        The loss minimised.
+    n_features_in_ : int
+        Size of the second axis of the training data.
+    sample_shape_ : tuple of int
+        Shape of one training sample.
+    n_epochs_ : int
+        Number of epochs trained.
+    n_steps_ : int
+        Number of optimiser steps taken.
+
+    See Also
+    --------
+    nidl.losses.BetaVAELoss : The loss this estimator minimises.
+
+    References
+    ----------
+    .. [1] D. P. Kingma and M. Welling, "Auto-Encoding Variational Bayes",
+       ICLR 2014.
+    .. [2] I. Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
+       Constrained Variational Framework", ICLR 2017.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from nidl.estimators.autoencoders import VAE
+    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> vae = VAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(2, 8),
+    ...           encoder_out_dim=16, latent_dim=2, lr=1e-2, random_state=0,
+    ...           max_epochs=2, enable_progress_bar=False)
+    >>> vae.fit(X).transform(X).shape
+    (64, 2)
+    """
+
+    _user_modules = ("encoder", "decoder")
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        encoder_out_dim,
+        latent_dim,
+        beta=1.0,
+        default_dist="normal",
+        stochastic_transform=True,
+        lr=1e-4,
+        weight_decay=1e-2,
+        random_state=None,
+        batch_size=128,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.encoder_out_dim = encoder_out_dim
+        self.latent_dim = latent_dim
+        self.beta = beta
+        self.default_dist = default_dist
+        self.stochastic_transform = stochastic_transform
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------
+    # Hooks of the base class
+    # ------------------------------------------------------------------
+    def _check_params(self):
+        super()._check_params()
+        check_scalar(self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1)
+        check_scalar(self.latent_dim, "latent_dim", numbers.Integral, min_val=1)
+        check_scalar(self.beta, "beta", numbers.Real, min_val=0)
+        check_distribution_name(self.default_dist)
+        check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+
+    def _build_modules(self):
+        self.fc_mu = nn.Linear(self.encoder_out_dim, self.latent_dim)
+        self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
+        self.criterion = BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
+
+    def _check_modules(self, x):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                features = self.encoder(x)
+                if features.ndim != 2 or features.shape[1] != self.encoder_out_dim:
+                    raise ValueError(
+                        f"the encoder returns outputs of shape "
+                        f"{tuple(features.shape[1:])} per sample but "
+                        f"encoder_out_dim={self.encoder_out_dim}; set "
+                        f"encoder_out_dim={features[0].numel()} (and flatten the "
+                        "encoder output if it has more than one axis)."
+                    )
+                mean = decoder_mean(self.decoder(self.fc_mu(features)))
+        finally:
+            self.train(was_training)
+        if mean.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"the decoder returns samples of shape {tuple(mean.shape[1:])} but "
+                f"the data has samples of shape {tuple(x.shape[1:])}; make the "
+                "decoder output the shape of the encoder input."
+            )
+
+    def _non_deterministic(self):
+        return bool(self.stochastic_transform)
+
+    @property
+    def _n_features_out(self):
+        return self.latent_dim
+
+    # ------------------------------------------------------------------
+    # Model
+    # ------------------------------------------------------------------
+    def encode(self, x):
+        """Posterior ``q(z|x)`` of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch.
+
+        Returns
+        -------
+        q : torch.distributions.Normal, shape (batch_size, latent_dim)
+            Diagonal Normal posterior.
+        """
+        features = self.encoder(x)
+        mu = self.fc_mu(features)
+        logvar = self.fc_logvar(features)
+        # No argument validation: it would synchronise with the device at
+        # every step, and a non-finite loss is caught after the step anyway.
+        return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
+
+    def forward(self, x):
+        """Encode the input and sample the posterior ``q(z|x)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch_size, latent_dim)
+            Latent vectors sampled with the reparameterisation trick.
+        """
+        return self.encode(x).rsample()
+
+    def sample(self, n_samples):
+        """Generate data by decoding samples of the prior ``N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples to generate.
+
+        Returns
+        -------
+        x : torch.Tensor, shape (n_samples, ...)
+            Decoder means, on the model's device.
+        """
+        check_is_fitted(self)
+        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        with torch.no_grad():
+            z = torch.randn(n_samples, self.latent_dim, device=self.device)
+            return decoder_mean(self.decoder(z))
+
+    def _losses(self, batch, stage):
+        x = batch_input(batch)
+        q = self.encode(x)
+        p = self.decoder(q.rsample())
+        losses = self.criterion(x, p, q)
+        self.log_dict(
+            {f"{stage}/{name}": value for name, value in losses.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=x.shape[0],
+            sync_dist=True,
+        )
+        return losses
+
+    def training_step(self, batch, batch_idx, dataloader_idx=0):
+        """Compute and log the training losses of one batch.
+
+        The three terms are logged once per epoch as ``train/loss``,
+        ``train/rec_loss`` and ``train/kl_loss``.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        losses : dict
+            ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
+        """
+        return self._losses(batch, "train")
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        """Compute and log the validation losses of one batch.
+
+        The three terms are logged per epoch as ``val/loss``,
+        ``val/rec_loss`` and ``val/kl_loss``.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        losses : dict
+            ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
+        """
+        return self._losses(batch, "val")
+
+    def transform_step(self, batch, batch_idx, dataloader_idx=0):
+        """Latent vectors of one batch.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch_size, latent_dim)
+            Samples of ``q(z|x)``, or its means if ``stochastic_transform``
+            is False.
+        """
+        q = self.encode(batch_input(batch))
+        return q.rsample() if self.stochastic_transform else q.loc
+
+    def configure_optimizers(self):
+        """AdamW over all parameters with ``lr`` and ``weight_decay``."""
+        return torch.optim.AdamW(
+            self.parameters(), lr=self.lr, weight_decay=self.weight_decay
+        )
+
+    # ------------------------------------------------------------------
+    # scikit-learn methods beyond transform
+    # ------------------------------------------------------------------
+    def inverse_transform(self, X):
+        """Decode latent vectors to the data space.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor, shape (n_samples, latent_dim)
+            Latent vectors.
+
+        Returns
+        -------
+        X_original : numpy.ndarray or torch.Tensor, shape (n_samples, ...)
+            Decoder means, shaped like the training samples: a NumPy array for
+            array-like input, a CPU tensor for a tensor.
+        """
+        check_is_fitted(self)
+        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        Z = check_array(values, dtype="float32", input_name="X")
+        if Z.shape[1] != self.latent_dim:
+            raise ValueError(
+                f"X has {Z.shape[1]} latent dimensions, but {type(self).__name__} "
+                f"has latent_dim={self.latent_dim}; pass codes from transform."
+            )
+
+        def decode(batch, batch_idx):
+            return decoder_mean(self.decoder(batch))
+
+        decoded = self._predict(torch.from_numpy(Z), decode)
+        return decoded.numpy() if returns_numpy(X) else decoded
+
+    def score(self, X, y=None):
+        """Mean evidence lower bound (ELBO) per sample; higher is better.
+
+        For each sample, one posterior draw ``z ~ q(z|x)`` (seeded with
+        ``random_state``) estimates ``log p(x|z) - KL(q(z|x) || N(0, I))``
+        with ``beta = 1``. The log-likelihood includes its constants: a
+        Normal of variance 1/2 for the squared error, a Laplace of scale 1
+        for the absolute error, a Bernoulli for the cross-entropy, so scores
+        of models with different likelihoods are comparable.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO per sample, in nats.
+        """
+        check_is_fitted(self)
+        X = check_input(self, X, reset=False)
+
+        def negative_elbo_sums(batch, batch_idx):
+            x = batch_input(batch)
+            q = self.encode(x)
+            p = self.decoder(q.rsample())
+            constant = NLL_CONSTANTS[likelihood_name(p, self.default_dist)]
+            per_sample = (
+                self.criterion.reconstruction_loss(p, x)
+                + self.criterion.kl_normal_loss(q)
+                + constant * x[0].numel()
+            )
+            return torch.stack([per_sample * len(x), per_sample.new_tensor(len(x))])[None]
+
+        sums = self._predict(X, negative_elbo_sums).sum(dim=0)
+        return -float(sums[0] / sums[1])

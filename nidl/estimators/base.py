@@ -1,0 +1,473 @@
+"""Estimators that are both LightningModules and scikit-learn estimators.
+
+One object speaks two protocols: Lightning trains it (``training_step``,
+``validation_step``, ``configure_optimizers``) and scikit-learn drives it
+(``fit``, ``transform``, ``get_params``, ``set_params``, ``clone``).
+"""
+
+import copy
+import inspect
+import logging
+import numbers
+import warnings
+from contextlib import contextmanager
+
+import pytorch_lightning as pl
+import sklearn.base
+import torch
+from lightning_fabric.utilities.apply_func import move_data_to_device
+from pytorch_lightning.callbacks import ModelCheckpoint
+from sklearn.utils import check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils import check_input, make_loader, returns_numpy
+from ..utils._data import first_input, is_dataset, is_loader
+
+#: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
+TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
+    "self"
+}
+
+# Lightning's advice on loader workers and logging intervals is noise for
+# in-memory arrays, which are sliced in the main process by design; a fit
+# without validation data skipping the validation loop is expected; the
+# deprecation notice comes from Lightning's own internals.
+_QUIET_WARNINGS = (
+    r".*does not have many workers.*",
+    r".*smaller than the logging interval.*",
+    r".*but have no `val_dataloader`.*",
+    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
+)
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")
+
+
+@contextmanager
+def seeded(seed):
+    """Seed torch's global generators inside the block and restore them after.
+
+    Everything a fit draws (head initialisation, shuffling, dropout, posterior
+    samples) comes from torch's global generators; forking them makes a seeded
+    fit reproducible without changing the user's own random stream. With
+    ``seed=None`` the global generators are used as they are.
+
+    Parameters
+    ----------
+    seed : int or None
+        The seed.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.estimators.base import seeded
+    >>> with seeded(0):
+    ...     a = torch.rand(2)
+    >>> with seeded(0):
+    ...     b = torch.rand(2)
+    >>> bool((a == b).all())
+    True
+    """
+    if seed is None:
+        yield
+        return
+    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=cuda_devices):
+        torch.manual_seed(seed)
+        yield
+
+
+@contextmanager
+def _quiet_lightning():
+    """Silence Lightning's banners and tips; keep its warnings that matter."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.WARNING)
+    try:
+        with warnings.catch_warnings():
+            for message in _QUIET_WARNINGS:
+                warnings.filterwarnings("ignore", message=message)
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)
+
+
+class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
+    """Base class of nidl estimators: a LightningModule with the scikit-learn API.
+
+    Subclasses declare their constructor parameters explicitly, store them
+    unchanged under their own names and pass any other keyword argument to
+    this constructor: those are options of the ``pytorch_lightning.Trainer``
+    that ``fit`` builds (``max_epochs``, ``accelerator``, ``devices``,
+    ``strategy``, ``precision``, ``callbacks``, ...). Trainer options are
+    parameters like the others: ``get_params`` lists them, ``set_params``
+    changes them and ``sklearn.base.clone`` keeps them.
+
+    ``fit`` validates the parameters and the data, restores the initial
+    weights of the user's modules and rebuilds the estimator's own layers
+    (so that every fit starts from the same point, as a scikit-learn refit
+    does), then trains with a Trainer. If anything fails, the estimator is
+    left exactly as it was before the call.
+
+    Subclasses implement the Lightning steps and, where needed, the hooks
+    ``_check_params``, ``_build_modules``, ``_check_modules`` and declare the
+    constructor parameters holding user modules in ``_user_modules``.
+
+    Parameters
+    ----------
+    **trainer_kwargs
+        Options of ``pytorch_lightning.Trainer``. Unless given, nidl trains
+        with ``logger=False``, ``enable_model_summary=False`` and
+        checkpointing only when a ``ModelCheckpoint`` callback is given, so
+        that a fit writes no file.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.estimators.autoencoders import VAE
+    >>> vae = VAE(torch.nn.Linear(4, 8), torch.nn.Linear(2, 4), encoder_out_dim=8,
+    ...           latent_dim=2, max_epochs=3)
+    >>> vae.get_params()["max_epochs"]
+    3
+    """
+
+    #: Constructor parameters that hold the user's modules; ``fit`` restores
+    #: their initial weights before training.
+    _user_modules = ()
+
+    def __init__(self, **trainer_kwargs):
+        pl.LightningModule.__init__(self)
+        self._trainer_kwargs = dict(trainer_kwargs)
+
+    # ------------------------------------------------------------------
+    # scikit-learn protocol
+    # ------------------------------------------------------------------
+    def get_params(self, deep=True):
+        """Get the parameters of this estimator, Trainer options included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Also return the parameters of contained estimators.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update(self._trainer_kwargs)
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, Trainer options included.
+
+        Setting a parameter has the same effect as passing it to the
+        constructor; it takes effect at the next ``fit``.
+
+        Parameters
+        ----------
+        **params
+            Estimator parameters and ``pytorch_lightning.Trainer`` options.
+
+        Returns
+        -------
+        self : BaseEstimator
+            This estimator.
+        """
+        own = set(self._get_param_names())
+        trainer_params = {
+            key: value
+            for key, value in params.items()
+            if key not in own and "__" not in key
+        }
+        unknown = sorted(set(trainer_params) - TRAINER_ARGUMENTS)
+        if unknown:
+            raise ValueError(
+                f"Invalid parameter {unknown[0]!r} for estimator "
+                f"{type(self).__name__}: it is neither a parameter of the "
+                "estimator nor an option of pytorch_lightning.Trainer. Valid "
+                f"estimator parameters are: {sorted(own)}."
+            )
+        self._trainer_kwargs.update(trainer_params)
+        return super().set_params(
+            **{key: value for key, value in params.items() if key not in trainer_params}
+        )
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "n_steps_")
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.requires_fit = True
+        tags.non_deterministic = self._non_deterministic()
+        tags.input_tags.three_d_array = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    def _non_deterministic(self):
+        """Whether outputs are random draws (subclasses say when)."""
+        return False
+
+    # ------------------------------------------------------------------
+    # Hooks for subclasses
+    # ------------------------------------------------------------------
+    def _check_params(self):
+        """Validate the parameters; called at the top of ``fit``."""
+        unknown = sorted(set(self._trainer_kwargs) - TRAINER_ARGUMENTS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got the keyword argument {unknown[0]!r}, "
+                "which is neither one of its parameters nor an option of "
+                "pytorch_lightning.Trainer; check its spelling."
+            )
+        random_state = getattr(self, "random_state", None)
+        if random_state is not None:
+            check_scalar(random_state, "random_state", numbers.Integral, min_val=0)
+        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
+        for name in self._user_modules:
+            module = getattr(self, name)
+            if not isinstance(module, torch.nn.Module):
+                raise TypeError(
+                    f"{name} must be a torch.nn.Module, got {type(module).__name__}."
+                )
+
+    def _build_modules(self):
+        """Create the estimator's own layers from its parameters."""
+
+    def _check_modules(self, x):
+        """Check the modules against a few input samples ``x`` before training."""
+
+    def configure_model(self):
+        # Lightning calls this hook when the module is trained by a Trainer
+        # directly (not through ``fit``): build what ``fit`` would have built.
+        if not getattr(self, "_modules_built", False):
+            self._build_modules()
+            self._modules_built = True
+
+    # ------------------------------------------------------------------
+    # Training
+    # ------------------------------------------------------------------
+    def fit(self, X, y=None, val_dataloader=None, ckpt_path=None):
+        """Train the estimator.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Training data, of shape (n_samples, ...) for arrays and tensors.
+            A batch of ``(x, y, ...)`` uses ``x`` only.
+        y : None or DataLoader or Dataset, default=None
+            Ignored, as scikit-learn passes it. A ``DataLoader`` or
+            ``Dataset`` given here is taken as validation data, so that
+            ``fit(train_dataloader, val_dataloader)`` works.
+        val_dataloader : DataLoader, Dataset, torch.Tensor or array-like, default=None
+            Validation data, evaluated at the end of each epoch.
+        ckpt_path : str, default=None
+            Checkpoint of an interrupted fit to resume from.
+
+        Returns
+        -------
+        self : BaseEstimator
+            The fitted estimator.
+        """
+        if val_dataloader is None and (is_loader(y) or is_dataset(y)):
+            val_dataloader = y
+        with self._unchanged_on_failure():
+            self._check_params()
+            X = check_input(self, X, reset=True)
+            if val_dataloader is not None:
+                val_dataloader = check_input(self, val_dataloader, reset=False)
+            train_loader = make_loader(X, batch_size=self.batch_size, shuffle=True)
+            val_loader = (
+                None
+                if val_dataloader is None
+                else make_loader(val_dataloader, batch_size=self.batch_size)
+            )
+            self._reset_modules()
+            self._check_modules(self._first_samples(X))
+            trainer = self._make_trainer()
+            with seeded(self.random_state), _quiet_lightning():
+                trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
+            self.n_epochs_ = trainer.current_epoch
+            self.n_steps_ = trainer.global_step
+            self._fit_device = str(trainer.strategy.root_device)
+        return self
+
+    @contextmanager
+    def _unchanged_on_failure(self):
+        """Leave the estimator, weights included, as it was if the block fails."""
+        saved = dict(vars(self))
+        saved["_modules"] = dict(self._modules)
+        states = {
+            name: copy.deepcopy(module.state_dict())
+            for name, module in self._modules.items()
+            if module is not None
+        }
+        try:
+            yield
+        except BaseException:
+            for name, state in states.items():
+                saved["_modules"][name].load_state_dict(state)
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+
+    def _reset_modules(self):
+        """Restore the user's modules to their initial weights; rebuild the rest."""
+        # The first fit records the weights the user's modules came with;
+        # every later fit starts from them again, as a scikit-learn refit does.
+        previous = getattr(self, "_initial_states", {})
+        initial = {}
+        for name in self._user_modules:
+            module = getattr(self, name)
+            if name in previous and previous[name][0] is module:
+                module.load_state_dict(previous[name][1])
+                initial[name] = previous[name]
+            else:
+                initial[name] = (module, copy.deepcopy(module.state_dict()))
+        self._initial_states = initial
+        with seeded(self.random_state):
+            self._build_modules()
+        self._modules_built = True
+
+    @staticmethod
+    def _first_samples(X, n_samples=2):
+        """A few input samples as a float32 tensor, for checks before training."""
+        x = X[:n_samples] if isinstance(X, torch.Tensor) else first_input(X)[:n_samples]
+        return torch.as_tensor(x, dtype=torch.float32)
+
+    def _make_trainer(self):
+        kwargs = dict(self._trainer_kwargs)
+        callbacks = kwargs.get("callbacks") or []
+        if not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        # A fit must not change the callbacks given as parameters (early
+        # stopping counters, best scores): each fit trains with fresh copies.
+        kwargs["callbacks"] = copy.deepcopy(list(callbacks))
+        kwargs.setdefault("logger", False)
+        kwargs.setdefault("enable_model_summary", False)
+        kwargs.setdefault(
+            "enable_checkpointing",
+            any(isinstance(callback, ModelCheckpoint) for callback in callbacks),
+        )
+        with _quiet_lightning():
+            return pl.Trainer(**kwargs)
+
+    def on_train_batch_end(self, outputs, batch, batch_idx):
+        """Stop training with an error as soon as a loss term is not finite."""
+        if not isinstance(outputs, dict):
+            return
+        terms = {
+            key: value
+            for key, value in outputs.items()
+            if isinstance(value, torch.Tensor) and value.ndim == 0
+        }
+        if terms and not torch.isfinite(torch.stack(list(terms.values()))).all():
+            bad = [key for key, value in terms.items() if not torch.isfinite(value)]
+            raise FloatingPointError(
+                f"the training loss term {bad[0]!r} became "
+                f"{float(terms[bad[0]])} at step {self.global_step} (epoch "
+                f"{self.current_epoch}, batch {batch_idx}); lower the learning "
+                "rate, check the data for extreme values or use a more stable "
+                "likelihood."
+            )
+
+    # ------------------------------------------------------------------
+    # Inference
+    # ------------------------------------------------------------------
+    def _inference_device(self):
+        """Device for inference: where the model is, else where it was trained."""
+        if self.device.type != "cpu":
+            return self.device
+        fit_device = torch.device(getattr(self, "_fit_device", "cpu"))
+        if fit_device.type == "cuda" and torch.cuda.is_available():
+            return fit_device
+        return torch.device("cpu")
+
+    def _predict(self, X, step):
+        """Apply ``step(batch, batch_idx)`` to every batch of checked data ``X``.
+
+        Runs in evaluation mode under ``torch.inference_mode``, seeded with
+        ``random_state``, and returns the outputs concatenated on the CPU, one
+        row per sample, in the loader's order.
+        """
+        loader = make_loader(X, batch_size=self.batch_size)
+        device = self._inference_device()
+        previous_device, was_training = self.device, self.training
+        self.to(device)
+        self.eval()
+        outputs = []
+        try:
+            with seeded(self.random_state), torch.inference_mode():
+                for batch_idx, batch in enumerate(loader):
+                    batch = move_data_to_device(batch, device)
+                    outputs.append(step(batch, batch_idx).cpu())
+        finally:
+            self.train(was_training)
+            self.to(previous_device)
+        # Concatenating outside inference mode gives an ordinary tensor.
+        return torch.cat(outputs)
+
+    def _checked_predict(self, X, step):
+        """``_predict`` on validated input, in the output type of the input."""
+        check_is_fitted(self)
+        outputs = self._predict(check_input(self, X, reset=False), step)
+        return outputs.numpy() if returns_numpy(X) else outputs
+
+
+class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
+    """Mixin for nidl transformers: ``transform`` through ``transform_step``.
+
+    ``transform`` returns one row per input sample, in input order: a NumPy
+    array for array input, a CPU tensor for tensor, Dataset and DataLoader
+    input. ``get_feature_names_out`` names the outputs after the class
+    (``vae0``, ``vae1``, ...).
+    """
+
+    def transform(self, X):
+        """Transform ``X`` with ``transform_step``, batch by batch.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+
+        Returns
+        -------
+        X_new : numpy.ndarray or torch.Tensor, shape (n_samples, n_components)
+            A NumPy array for array-like input, otherwise a CPU tensor.
+        """
+        return self._checked_predict(X, self.transform_step)
+
+    def transform_step(self, batch, batch_idx, dataloader_idx=0):
+        """Transform one batch; subclasses implement it."""
+        raise NotImplementedError
+
+
+class _PredictMixin:
+    def predict(self, X):
+        """Predict with ``predict_step``, batch by batch.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+
+        Returns
+        -------
+        y_pred : numpy.ndarray or torch.Tensor
+            A NumPy array for array-like input, otherwise a CPU tensor.
+        """
+        return self._checked_predict(X, self.predict_step)
+
+
+class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
+    """Mixin for nidl regressors: ``predict`` through ``predict_step``, R^2 score."""
+
+
+class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
+    """Mixin for nidl classifiers: ``predict`` through ``predict_step``, accuracy score."""
+
+
+class ClusterMixin(_PredictMixin, sklearn.base.ClusterMixin):
+    """Mixin for nidl clusterers: ``predict`` through ``predict_step``."""

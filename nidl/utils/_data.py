@@ -1,0 +1,155 @@
+"""Turn what users pass to ``fit`` and ``transform`` into batches.
+
+Estimators never branch on input types: they ask this module for a loader and
+for the input tensor of a batch. Arrays and tensors are served by slicing one
+contiguous float32 tensor, so no batch is assembled sample by sample.
+"""
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+
+def batch_input(batch):
+    """Return the input tensor of a batch: ``x`` itself, or ``x`` of ``(x, y, ...)``.
+
+    Parameters
+    ----------
+    batch : torch.Tensor or tuple or list
+        A batch as a loader yields it.
+
+    Returns
+    -------
+    x : torch.Tensor
+        The input part of the batch.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.utils import batch_input
+    >>> x, y = torch.zeros(4, 2), torch.arange(4)
+    >>> batch_input((x, y)) is x, batch_input(x) is x
+    (True, True)
+    """
+    if isinstance(batch, (tuple, list)):
+        return batch[0]
+    return batch
+
+
+def is_loader(X):
+    """Whether ``X`` is a ``DataLoader``, used as it is."""
+    return isinstance(X, DataLoader)
+
+
+def is_dataset(X):
+    """Whether ``X`` is a torch ``Dataset`` (and not a ``DataLoader``)."""
+    return isinstance(X, Dataset)
+
+
+def returns_numpy(X):
+    """Whether outputs for ``X`` are NumPy arrays (array-like input).
+
+    Tensors, Datasets and DataLoaders give CPU tensors; anything else (NumPy
+    arrays, lists, data frames) gives NumPy arrays, as the next step of a
+    scikit-learn pipeline expects.
+    """
+    return not isinstance(X, (torch.Tensor, Dataset, DataLoader))
+
+
+class TensorBatches(Dataset):
+    """Samples of one tensor, fetched a whole batch at a time.
+
+    A ``DataLoader`` calls ``__getitems__`` with a batch's indices; a run of
+    consecutive indices (sequential loading) is served as a slice, a view
+    with no copy, and any other set of indices (shuffling, a distributed
+    sampler) by one indexing operation. Used with :func:`_identity` as the
+    loader's ``collate_fn``.
+
+    Parameters
+    ----------
+    tensor : torch.Tensor, shape (n_samples, ...)
+        The samples.
+    """
+
+    def __init__(self, tensor):
+        self.tensor = tensor
+
+    def __len__(self):
+        return len(self.tensor)
+
+    def __getitem__(self, index):
+        return self.tensor[index]
+
+    def __getitems__(self, indices):
+        start, stop = indices[0], indices[-1] + 1
+        if stop - start == len(indices) and list(indices) == list(range(start, stop)):
+            return self.tensor[start:stop]
+        return self.tensor[torch.as_tensor(indices)]
+
+
+def _identity(batch):
+    # Module level, not a lambda, so that loaders pickle for worker processes.
+    return batch
+
+
+def make_loader(X, *, batch_size, shuffle=False):
+    """Return a loader over ``X``.
+
+    Parameters
+    ----------
+    X : DataLoader, Dataset or torch.Tensor
+        A ``DataLoader`` is returned as it is; a ``Dataset`` is wrapped in a
+        loader; a tensor is served in slices (see :class:`TensorBatches`).
+    batch_size : int
+        Batch size of the loaders made here.
+    shuffle : bool, default=False
+        Whether a loader made here draws samples in a random order.
+
+    Returns
+    -------
+    loader : torch.utils.data.DataLoader
+    """
+    if is_loader(X):
+        return X
+    if is_dataset(X):
+        return DataLoader(X, batch_size=batch_size, shuffle=shuffle)
+    return DataLoader(
+        TensorBatches(X), batch_size=batch_size, shuffle=shuffle, collate_fn=_identity
+    )
+
+
+def first_input(X):
+    """Input tensor of the first sample(s) of a Dataset or DataLoader.
+
+    For a ``Dataset``, the first sample with a batch dimension of one; for a
+    ``DataLoader``, the input of its first batch.
+
+    Raises
+    ------
+    ValueError
+        If ``X`` holds no sample.
+    TypeError
+        If the input is not a tensor or an array.
+    """
+    if is_loader(X) or is_dataset(X):
+        try:
+            size = len(X)
+        except TypeError:  # iterable datasets need not know their length
+            size = None
+        if size == 0:
+            kind = "DataLoader" if is_loader(X) else "Dataset"
+            raise ValueError(
+                f"Found an empty {kind} (0 samples); pass data with at least "
+                "one sample."
+            )
+    if is_loader(X):
+        x = batch_input(next(iter(X)))
+    else:
+        x = batch_input(X[0])
+        x = x[None] if isinstance(x, torch.Tensor) else np.asarray(x)[None]
+    if not isinstance(x, (torch.Tensor, np.ndarray)):
+        raise TypeError(
+            f"batches must hold tensors or arrays, got {type(x).__name__}; make "
+            "the dataset return a tensor (or a tuple whose first element is one)."
+        )
+    return x

@@ -1,0 +1,59 @@
+"""Input checks shared by every estimator, whatever the kind of input."""
+
+import numpy as np
+import torch
+from sklearn.utils.validation import validate_data
+
+from ._data import first_input, is_dataset, is_loader
+
+
+def check_input(estimator, X, *, reset):
+    """Check the data given to ``fit`` (``reset=True``) or ``transform``.
+
+    The same rules apply to every kind of input: NumPy arrays and array-likes,
+    tensors, and the first batch of a ``Dataset`` or ``DataLoader`` go through
+    :func:`sklearn.utils.validation.validate_data`, which refuses empty,
+    non-numeric, NaN or infinite data and sets (``reset=True``) or checks
+    ``n_features_in_`` (and ``feature_names_in_`` for data frames). The
+    shape of one sample is recorded as ``sample_shape_`` and checked
+    likewise, so a sample of the wrong number of dimensions is refused.
+
+    Parameters
+    ----------
+    estimator : nidl.estimators.base.BaseEstimator
+        The estimator whose fitted attributes are set or checked.
+    X : array-like, torch.Tensor, Dataset or DataLoader
+        The data.
+    reset : bool
+        Whether this is a ``fit`` (set the attributes) or not (check them).
+
+    Returns
+    -------
+    X : torch.Tensor, Dataset or DataLoader
+        Arrays and tensors as one contiguous float32 CPU tensor; datasets and
+        loaders as they were given.
+    """
+    data_object = is_loader(X) or is_dataset(X)
+    sample = first_input(X) if data_object else X
+    if isinstance(sample, torch.Tensor):
+        sample = sample.detach().cpu().numpy()
+    checked = validate_data(
+        estimator,
+        sample,
+        reset=reset,
+        allow_nd=True,
+        dtype=np.float32,
+        ensure_all_finite=True,
+    )
+    sample_shape = tuple(checked.shape[1:])
+    if reset:
+        estimator.sample_shape_ = sample_shape
+    elif sample_shape != estimator.sample_shape_:
+        raise ValueError(
+            f"X has samples of shape {sample_shape}, but "
+            f"{type(estimator).__name__} was fitted on samples of shape "
+            f"{estimator.sample_shape_}; pass data shaped like the training data."
+        )
+    if data_object:
+        return X
+    return torch.from_numpy(np.ascontiguousarray(checked))
