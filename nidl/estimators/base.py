@@ -92,6 +92,29 @@ def _quiet_lightning():
             logger.setLevel(level)
 
 
+def _restore(modules, snapshots):
+    """Give each module the state of its snapshot, keeping the objects themselves.
+
+    A copy of the snapshot replaces each module's contents (submodules,
+    parameters, buffers) and class, so that this also restores modules whose
+    structure changed since, such as lazy layers that have been initialised.
+    The snapshots are copied together, so that what modules share (tied
+    weights, a shared submodule) stays shared.
+
+    Parameters
+    ----------
+    modules : dict of str to torch.nn.Module
+        The modules to restore, in place.
+    snapshots : dict of str to torch.nn.Module
+        Their saved states, under the same names; left unchanged.
+    """
+    fresh = copy.deepcopy(snapshots)
+    for name, module in modules.items():
+        module.__class__ = fresh[name].__class__
+        module.__dict__.clear()
+        module.__dict__.update(fresh[name].__dict__)
+
+
 class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
     """Base class of nidl estimators: a LightningModule with the scikit-learn API.
 
@@ -162,8 +185,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
     def set_params(self, **params):
         """Set parameters, Trainer options included.
 
-        Setting a parameter has the same effect as passing it to the
-        constructor; it takes effect at the next ``fit``.
+        Setting a parameter has exactly the effect of passing it to the
+        constructor, and like the constructor, this only stores values: they
+        are checked, and take effect, at the next ``fit``. A name that is not
+        a parameter of the estimator is stored as a Trainer option.
 
         Parameters
         ----------
@@ -181,14 +206,6 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             for key, value in params.items()
             if key not in own and "__" not in key
         }
-        unknown = sorted(set(trainer_params) - TRAINER_ARGUMENTS)
-        if unknown:
-            raise ValueError(
-                f"Invalid parameter {unknown[0]!r} for estimator "
-                f"{type(self).__name__}: it is neither a parameter of the "
-                "estimator nor an option of pytorch_lightning.Trainer. Valid "
-                f"estimator parameters are: {sorted(own)}."
-            )
         self._trainer_kwargs.update(trainer_params)
         return super().set_params(
             **{key: value for key, value in params.items() if key not in trainer_params}
@@ -283,8 +300,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
                 if val_dataloader is None
                 else make_loader(val_dataloader, batch_size=self.batch_size)
             )
-            self._reset_modules()
-            self._check_modules(self._first_samples(X))
+            # Lazy layers draw their initial weights on first use, in the check.
+            with seeded(self.random_state):
+                self._reset_modules()
+                self._check_modules(self._first_samples(X))
             trainer = self._make_trainer()
             with seeded(self.random_state), _quiet_lightning():
                 trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
@@ -297,38 +316,60 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
     def _unchanged_on_failure(self):
         """Leave the estimator, weights included, as it was if the block fails."""
         saved = dict(vars(self))
+        modules = {name: m for name, m in self._modules.items() if m is not None}
         saved["_modules"] = dict(self._modules)
-        states = {
-            name: copy.deepcopy(module.state_dict())
-            for name, module in self._modules.items()
-            if module is not None
-        }
+        snapshots = copy.deepcopy(modules)
         try:
             yield
         except BaseException:
-            for name, state in states.items():
-                saved["_modules"][name].load_state_dict(state)
+            _restore(modules, snapshots)
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
 
     def _reset_modules(self):
-        """Restore the user's modules to their initial weights; rebuild the rest."""
-        # The first fit records the weights the user's modules came with;
-        # every later fit starts from them again, as a scikit-learn refit does.
-        previous = getattr(self, "_initial_states", {})
-        initial = {}
-        for name in self._user_modules:
-            module = getattr(self, name)
-            if name in previous and previous[name][0] is module:
-                module.load_state_dict(previous[name][1])
-                initial[name] = previous[name]
-            else:
-                initial[name] = (module, copy.deepcopy(module.state_dict()))
-        self._initial_states = initial
-        with seeded(self.random_state):
-            self._build_modules()
+        """Restore the user's modules to their initial state; rebuild the rest."""
+        # The first fit records the state the user's modules came with; every
+        # later fit starts from it again, as a scikit-learn refit does. A
+        # module replaced through set_params is recorded anew.
+        modules = {name: getattr(self, name) for name in self._user_modules}
+        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        unchanged = {
+            name: module
+            for name, module in modules.items()
+            if recorded.get(name) is module
+        }
+        _restore(unchanged, {name: snapshots[name] for name in unchanged})
+        self._initial_modules = (modules, copy.deepcopy(modules))
+        self._build_modules()
         self._modules_built = True
+
+    def __sklearn_clone__(self):
+        """An unfitted copy with the same parameters.
+
+        The user's modules are copied in the state they had before the first
+        fit, so that a clone of a fitted estimator trains exactly as the
+        original did. All parameters are copied together, so that what the
+        modules share stays shared.
+        """
+        params = self.get_params(deep=False)
+        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        for name, module in recorded.items():
+            if params.get(name) is module:
+                params[name] = snapshots[name]
+        estimators = {
+            name: sklearn.base.clone(value)
+            for name, value in params.items()
+            if isinstance(value, sklearn.base.BaseEstimator)
+        }
+        others = copy.deepcopy(
+            {name: value for name, value in params.items() if name not in estimators}
+        )
+        new = type(self)(**others, **estimators)
+        for attribute in ("_metadata_request", "_sklearn_output_config"):
+            if hasattr(self, attribute):
+                setattr(new, attribute, copy.deepcopy(getattr(self, attribute)))
+        return new
 
     @staticmethod
     def _first_samples(X, n_samples=2):
@@ -423,6 +464,12 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
     input. ``get_feature_names_out`` names the outputs after the class
     (``vae0``, ``vae1``, ...).
     """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Computation is in float32, whatever the input's precision.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
 
     def transform(self, X):
         """Transform ``X`` with ``transform_step``, batch by batch.

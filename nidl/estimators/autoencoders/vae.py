@@ -189,7 +189,12 @@ class VAE(TransformerMixin, BaseEstimator):
     def _build_modules(self):
         self.fc_mu = nn.Linear(self.encoder_out_dim, self.latent_dim)
         self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
-        self.criterion = BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
+        self._criterion = BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
+
+    @property
+    def criterion(self):
+        """The loss minimised, built from the parameters at ``fit``."""
+        return self._criterion
 
     def _check_modules(self, x):
         was_training = self.training
