@@ -12,13 +12,16 @@ from nidl.estimators.autoencoders import VAE
 QUIET = {"max_epochs": 2, "enable_progress_bar": False, "accelerator": "cpu"}
 
 
-def make_mlp_vae(n_features=8, latent_dim=2, hidden=16, **params):
-    """A small MLP VAE for ``n_features`` inputs."""
+def make_mlp_vae(n_features=8, latent_dim=2, hidden=16, lazy_decoder=False, **params):
+    """A small MLP VAE for ``n_features`` inputs.
+
+    With ``lazy_decoder=True`` the decoder's first layer infers its input
+    width, so that ``latent_dim`` can change through ``set_params``.
+    """
     torch.manual_seed(0)
     encoder = nn.Sequential(nn.Linear(n_features, hidden), nn.ReLU())
-    decoder = nn.Sequential(
-        nn.Linear(latent_dim, hidden), nn.ReLU(), nn.Linear(hidden, n_features)
-    )
+    first = nn.LazyLinear(hidden) if lazy_decoder else nn.Linear(latent_dim, hidden)
+    decoder = nn.Sequential(first, nn.ReLU(), nn.Linear(hidden, n_features))
     options = {"lr": 1e-2, "random_state": 0, "batch_size": 16, **QUIET}
     options.update(params)
     return VAE(encoder, decoder, encoder_out_dim=hidden, latent_dim=latent_dim, **options)
