@@ -6,6 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Laplace, Normal, kl_divergence
 
+from .schedules import check_number_or_schedule, value_at
+
 #: Decoder distributions the losses understand, by the name users give them.
 DISTRIBUTIONS = ("normal", "laplace", "bernoulli")
 
@@ -112,17 +114,33 @@ class BetaVAELoss:
 
     Parameters
     ----------
-    beta : float, default=4.0
-        Weight of the KL divergence.
+    beta : float or callable, default=4.0
+        Weight of the KL divergence, or a schedule ``step -> weight`` such
+        as :class:`~nidl.losses.LinearWarmup` or
+        :class:`~nidl.losses.CyclicalSchedule`, evaluated at the ``step``
+        given to each call.
     default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
         Decoder likelihood used when the decoder returns a tensor rather than
         a distribution: squared error for ``"normal"``, absolute error for
         ``"laplace"`` and binary cross-entropy for ``"bernoulli"``.
+    exact_likelihood : bool, default=False
+        If False, the reconstruction term is the squared error, absolute
+        error or cross-entropy, without the likelihood's constants and
+        ignoring the scale of a ``Normal`` or ``Laplace`` the decoder
+        returns. If True, it is the exact negative log-likelihood: for a
+        decoder that returns a ``Normal`` or ``Laplace`` (for instance with
+        a learned scale), ``-p.log_prob(x)`` with its scale and constants;
+        for a tensor, the likelihood ``default_dist`` stands for (a Normal of
+        variance 1/2, a Laplace of scale 1) with its constants. Use it to
+        learn the decoder's scale, which the default term cannot see.
 
     Raises
     ------
     ValueError
-        If ``default_dist`` is not one of the supported names.
+        If ``default_dist`` is not one of the supported names or ``beta`` is
+        negative.
+    TypeError
+        If ``beta`` is neither a number nor a callable.
 
     See Also
     --------
@@ -143,14 +161,24 @@ class BetaVAELoss:
     >>> losses = BetaVAELoss(beta=4.0)(x, torch.tensor([[0.0, 0.0]]), q)
     >>> float(losses["rec_loss"]), float(losses["kl_loss"]), float(losses["loss"])
     (5.0, 0.0, 5.0)
+
+    A schedule for ``beta`` is evaluated at the training step:
+
+    >>> from nidl.losses import LinearWarmup
+    >>> warm = BetaVAELoss(beta=LinearWarmup(max_value=4.0, warmup_steps=100))
+    >>> q = Normal(torch.ones(1, 3), torch.ones(1, 3))
+    >>> float(warm(x, torch.tensor([[0.0, 0.0]]), q, step=25)["loss"])
+    6.5
     """
 
-    def __init__(self, beta=4.0, default_dist="normal"):
+    def __init__(self, beta=4.0, default_dist="normal", exact_likelihood=False):
         check_distribution_name(default_dist)
+        check_number_or_schedule(beta, "beta")
         self.beta = beta
         self.default_dist = default_dist
+        self.exact_likelihood = exact_likelihood
 
-    def __call__(self, x, p, q):
+    def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
@@ -163,17 +191,27 @@ class BetaVAELoss:
             probability of success for ``"bernoulli"``) of ``default_dist``.
         q : torch.distributions.Normal
             The encoder's posterior ``q(z|x)`` with diagonal covariance.
+        step : int, default=None
+            Training step (number of optimiser steps taken), at which a
+            ``beta`` schedule is evaluated; needed only if ``beta`` is a
+            schedule.
 
         Returns
         -------
         losses : dict of str to torch.Tensor
             Scalar tensors ``"loss"`` (``rec_loss + beta * kl_loss``),
             ``"rec_loss"`` and ``"kl_loss"``.
+
+        Raises
+        ------
+        ValueError
+            If ``beta`` is a schedule and ``step`` is None.
         """
+        beta = value_at(self.beta, step, "beta")
         rec_loss = self.reconstruction_loss(p, x)
         kl_loss = self.kl_normal_loss(q)
         return {
-            "loss": rec_loss + self.beta * kl_loss,
+            "loss": rec_loss + beta * kl_loss,
             "rec_loss": rec_loss,
             "kl_loss": kl_loss,
         }
@@ -188,6 +226,9 @@ class BetaVAELoss:
         is not used: squared error is the negative log-likelihood of a Normal
         of variance 1/2 and absolute error that of a Laplace of scale 1, each
         without its additive constant (:data:`NLL_CONSTANTS` per feature).
+        With ``exact_likelihood=True`` it is the exact negative
+        log-likelihood instead: ``-p.log_prob(data)`` for a ``Normal`` or
+        ``Laplace``, and the above plus its constants for a tensor.
 
         Parameters
         ----------
@@ -218,8 +259,18 @@ class BetaVAELoss:
         >>> mean = torch.tensor([[0.0, 0.0], [0.0, 2.0]])
         >>> float(BetaVAELoss(default_dist="laplace").reconstruction_loss(mean, data))
         1.5
+
+        The exact likelihood uses the decoder's scale:
+
+        >>> from torch.distributions import Normal
+        >>> exact = BetaVAELoss(exact_likelihood=True)
+        >>> round(float(exact.reconstruction_loss(Normal(mean, 2.0), data)), 4)
+        3.5367
         """
         name = likelihood_name(p, self.default_dist)
+        if self.exact_likelihood and isinstance(p, (Normal, Laplace)):
+            _check_same_shape(p.loc, data)
+            return -p.log_prob(data).sum() / data.shape[0]
         if isinstance(p, Bernoulli):
             _check_same_shape(p.logits, data)
             # The logits form stays finite where log(sigmoid(logits)) would not.
@@ -235,7 +286,10 @@ class BetaVAELoss:
                 per_feature = F.l1_loss(mean, data, reduction="sum")
             else:
                 per_feature = F.binary_cross_entropy(mean, data, reduction="sum")
-        return per_feature / data.shape[0]
+        loss = per_feature / data.shape[0]
+        if self.exact_likelihood:
+            loss = loss + NLL_CONSTANTS[name] * data[0].numel()
+        return loss
 
     def kl_normal_loss(self, q):
         """KL divergence from ``q`` to the unit Normal prior.

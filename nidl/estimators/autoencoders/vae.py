@@ -10,6 +10,7 @@ from torch.distributions import Normal
 
 from ...losses import BetaVAELoss
 from ...losses.beta_vae import NLL_CONSTANTS, check_distribution_name, likelihood_name
+from ...losses.schedules import value_at
 from ...utils import batch_input, check_input, returns_numpy
 from ..base import BaseEstimator, TransformerMixin
 
@@ -181,15 +182,26 @@ class VAE(TransformerMixin, BaseEstimator):
         super()._check_params()
         check_scalar(self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1)
         check_scalar(self.latent_dim, "latent_dim", numbers.Integral, min_val=1)
-        check_scalar(self.beta, "beta", numbers.Real, min_val=0)
         check_distribution_name(self.default_dist)
         check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+        # The loss checks its own parameters (beta: a number >= 0 or a
+        # schedule); building it here raises before any data is touched.
+        self._make_criterion()
+
+    def _make_criterion(self):
+        """The loss this estimator minimises, built from its parameters.
+
+        Subclasses that minimise another loss of the family override this
+        method only; it is called by ``_check_params`` (to validate the
+        loss's parameters) and by ``_build_modules``.
+        """
+        return BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
 
     def _build_modules(self):
         self.fc_mu = nn.Linear(self.encoder_out_dim, self.latent_dim)
         self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
-        self._criterion = BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
+        self._criterion = self._make_criterion()
 
     @property
     def criterion(self):
@@ -288,7 +300,17 @@ class VAE(TransformerMixin, BaseEstimator):
         x = batch_input(batch)
         q = self.encode(x)
         p = self.decoder(q.rsample())
-        losses = self.criterion(x, p, q)
+        # The optimiser-step counter: it advances with training steps only, so
+        # validation sees the step of the last update and changes nothing.
+        step = self.global_step
+        values = self.criterion(x, p, q, step=step)
+        # Entries named "loss" or "*_loss" are loss terms; the others are the
+        # weights and targets in force (beta, capacities).
+        losses = {
+            name: value
+            for name, value in values.items()
+            if name == "loss" or name.endswith("_loss")
+        }
         self.log_dict(
             {f"{stage}/{name}": value for name, value in losses.items()},
             on_step=False,
@@ -296,6 +318,21 @@ class VAE(TransformerMixin, BaseEstimator):
             batch_size=x.shape[0],
             sync_dist=True,
         )
+        if stage == "train":
+            in_force = {
+                name: value for name, value in values.items() if name not in losses
+            }
+            beta = getattr(self.criterion, "beta", None)
+            if beta is not None and "beta" not in in_force:
+                in_force["beta"] = float(value_at(beta, step, "beta"))
+            # Logged at every step; the value at the last step of an epoch
+            # stays in the trainer's metrics.
+            self.log_dict(
+                {f"train/{name}": value for name, value in in_force.items()},
+                on_step=True,
+                on_epoch=False,
+                batch_size=x.shape[0],
+            )
         return losses
 
     def training_step(self, batch, batch_idx, dataloader_idx=0):

@@ -1,0 +1,337 @@
+"""The Joint VAE loss: continuous and discrete latents with capacities (Dupont, 2018)."""
+
+import math
+import numbers
+
+import torch
+from sklearn.utils import check_scalar
+from torch.distributions import (
+    Categorical,
+    Normal,
+    RelaxedOneHotCategorical,
+    kl_divergence,
+)
+
+from .beta_vae import BetaVAELoss, check_distribution_name
+from .capacity_beta_vae import _require_step, check_capacity
+from .schedules import linear_ramp
+
+
+class JointPosterior:
+    """Posterior of a Joint VAE: a diagonal Normal and independent categoricals.
+
+    The categoricals are relaxed with the Gumbel-softmax (concrete)
+    distribution at a temperature, so that samples are differentiable
+    (Jang et al., 2017; Maddison et al., 2017). A sample of the joint latent
+    is the Normal sample followed by the relaxed one-hot sample of each
+    categorical.
+
+    Parameters
+    ----------
+    continuous : torch.distributions.Normal, shape (batch_size, latent_dim)
+        Posterior of the continuous latents.
+    categoricals : list of torch.distributions.RelaxedOneHotCategorical
+        Posterior of each categorical latent, of shape (batch_size, K).
+
+    Attributes
+    ----------
+    mean : torch.Tensor, shape (batch_size, latent_dim + sum of K)
+        The continuous means followed by each categorical's class
+        probabilities.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Normal, RelaxedOneHotCategorical
+    >>> from nidl.losses import JointPosterior
+    >>> q = JointPosterior(
+    ...     Normal(torch.zeros(4, 2), torch.ones(4, 2)),
+    ...     [RelaxedOneHotCategorical(torch.tensor(0.5), logits=torch.zeros(4, 3))],
+    ... )
+    >>> q.rsample().shape, q.mean[0]
+    (torch.Size([4, 5]), tensor([0.0000, 0.0000, 0.3333, 0.3333, 0.3333]))
+    """
+
+    def __init__(self, continuous, categoricals):
+        if not isinstance(continuous, Normal):
+            raise TypeError(
+                "the continuous posterior must be a torch.distributions.Normal, "
+                f"got {type(continuous).__name__}."
+            )
+        categoricals = list(categoricals)
+        for categorical in categoricals:
+            if not isinstance(categorical, RelaxedOneHotCategorical):
+                raise TypeError(
+                    "each categorical posterior must be a "
+                    "torch.distributions.RelaxedOneHotCategorical, got "
+                    f"{type(categorical).__name__}."
+                )
+        self.continuous = continuous
+        self.categoricals = categoricals
+
+    def rsample(self):
+        """Draw one differentiable sample of the joint latent.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch_size, latent_dim + sum of K)
+        """
+        parts = [self.continuous.rsample()]
+        parts += [categorical.rsample() for categorical in self.categoricals]
+        return torch.cat(parts, dim=1)
+
+    @property
+    def mean(self):
+        parts = [self.continuous.loc]
+        parts += [categorical.probs for categorical in self.categoricals]
+        return torch.cat(parts, dim=1)
+
+
+class JointVAELoss(BetaVAELoss):
+    r"""Joint VAE loss: reconstruction plus capacity-controlled KL terms (Dupont, 2018).
+
+    The Joint VAE has continuous latents with a unit Normal prior and
+    categorical latents with uniform priors. Each KL divergence is pulled
+    towards its own capacity, which rises linearly during training:
+
+    .. math::
+
+        \mathcal{L} = -\mathbb{E}[\log p(x|z, c)]
+            + \gamma_z \, | KL(q(z|x) \,\|\, p(z)) - C_z(t) |
+            + \gamma_c \, | KL(q(c|x) \,\|\, p(c)) - C_c(t) |,
+
+    where the discrete KL is summed over the categorical latents and its
+    capacity ``C_c`` is capped at the most the categoricals can hold, the sum
+    of ``log(K)`` over their numbers of categories ``K``. The continuous
+    capacity rises from ``continuous_capacity_min`` to
+    ``continuous_capacity_max`` over ``continuous_capacity_steps`` steps,
+    the discrete one likewise. The reconstruction term is that of
+    :class:`BetaVAELoss` (summed over features, averaged over the batch).
+
+    Parameters
+    ----------
+    continuous_gamma : float, default=30.0
+        Weight of the continuous capacity term.
+    continuous_capacity_min : float, default=0.0
+        Continuous capacity at step 0, in nats.
+    continuous_capacity_max : float, default=25.0
+        Continuous capacity from ``continuous_capacity_steps`` on, in nats.
+    continuous_capacity_steps : int, default=25000
+        Number of steps over which the continuous capacity rises.
+    discrete_gamma : float, default=30.0
+        Weight of the discrete capacity term.
+    discrete_capacity_min : float, default=0.0
+        Discrete capacity at step 0, in nats.
+    discrete_capacity_max : float, default=25.0
+        Discrete capacity from ``discrete_capacity_steps`` on, in nats,
+        before the cap at the sum of ``log(K)``.
+    discrete_capacity_steps : int, default=25000
+        Number of steps over which the discrete capacity rises.
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor (see
+        :class:`BetaVAELoss`).
+    exact_likelihood : bool, default=False
+        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+
+    See Also
+    --------
+    JointPosterior : The posterior this loss takes.
+    nidl.estimators.autoencoders.JointVAE : The estimator.
+
+    References
+    ----------
+    .. [1] E. Dupont, "Learning Disentangled Joint Continuous and Discrete
+       Representations", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Normal, RelaxedOneHotCategorical
+    >>> from nidl.losses import JointPosterior, JointVAELoss
+    >>> q = JointPosterior(
+    ...     Normal(torch.ones(1, 2), torch.ones(1, 2)),  # KL of 1 nat
+    ...     [RelaxedOneHotCategorical(torch.tensor(0.5), logits=torch.zeros(1, 4))],
+    ... )
+    >>> loss = JointVAELoss(continuous_gamma=1.0, discrete_gamma=1.0,
+    ...                     continuous_capacity_steps=100, discrete_capacity_steps=100)
+    >>> terms = loss(torch.ones(1, 3), torch.zeros(1, 3), q, step=10)
+    >>> float(terms["continuous_capacity"]), float(terms["discrete_capacity"])
+    (2.5, 1.3862943649291992)
+    >>> float(terms["loss"])  # 3 + |1 - 2.5| + |0 - log 4|
+    5.886294364929199
+    """
+
+    def __init__(
+        self,
+        continuous_gamma=30.0,
+        continuous_capacity_min=0.0,
+        continuous_capacity_max=25.0,
+        continuous_capacity_steps=25000,
+        discrete_gamma=30.0,
+        discrete_capacity_min=0.0,
+        discrete_capacity_max=25.0,
+        discrete_capacity_steps=25000,
+        default_dist="normal",
+        exact_likelihood=False,
+    ):
+        check_scalar(continuous_gamma, "continuous_gamma", numbers.Real, min_val=0)
+        check_capacity(
+            continuous_capacity_min,
+            continuous_capacity_max,
+            continuous_capacity_steps,
+            prefix="continuous_",
+        )
+        check_scalar(discrete_gamma, "discrete_gamma", numbers.Real, min_val=0)
+        check_capacity(
+            discrete_capacity_min,
+            discrete_capacity_max,
+            discrete_capacity_steps,
+            prefix="discrete_",
+        )
+        check_distribution_name(default_dist)
+        self.continuous_gamma = continuous_gamma
+        self.continuous_capacity_min = continuous_capacity_min
+        self.continuous_capacity_max = continuous_capacity_max
+        self.continuous_capacity_steps = continuous_capacity_steps
+        self.discrete_gamma = discrete_gamma
+        self.discrete_capacity_min = discrete_capacity_min
+        self.discrete_capacity_max = discrete_capacity_max
+        self.discrete_capacity_steps = discrete_capacity_steps
+        self.default_dist = default_dist
+        self.exact_likelihood = exact_likelihood
+
+    def capacities(self, step, categorical_dims):
+        """Continuous and discrete capacities at ``step``, in nats.
+
+        Parameters
+        ----------
+        step : int
+            Training step, >= 0.
+        categorical_dims : sequence of int
+            Number of categories of each categorical latent; the discrete
+            capacity is capped at the sum of their logarithms.
+
+        Returns
+        -------
+        continuous, discrete : float
+
+        Examples
+        --------
+        >>> from nidl.losses import JointVAELoss
+        >>> loss = JointVAELoss(continuous_capacity_steps=100,
+        ...                     discrete_capacity_steps=100)
+        >>> continuous, discrete = loss.capacities(50, [10])
+        >>> continuous, round(discrete, 4)  # 12.5 nats, capped at log(10)
+        (12.5, 2.3026)
+        """
+        continuous = linear_ramp(
+            step,
+            self.continuous_capacity_min,
+            self.continuous_capacity_max,
+            self.continuous_capacity_steps,
+        )
+        discrete = linear_ramp(
+            step,
+            self.discrete_capacity_min,
+            self.discrete_capacity_max,
+            self.discrete_capacity_steps,
+        )
+        cap = sum(math.log(k) for k in categorical_dims)
+        return continuous, min(discrete, cap)
+
+    def kl_categorical_loss(self, q):
+        """KL divergence from the categorical posteriors to uniform priors.
+
+        Parameters
+        ----------
+        q : JointPosterior
+            The posterior; its categoricals' class probabilities are used.
+
+        Returns
+        -------
+        kl : torch.Tensor
+            Scalar: the KL divergence summed over categorical latents and
+            averaged over the batch.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch.distributions import Normal, RelaxedOneHotCategorical
+        >>> from nidl.losses import JointPosterior, JointVAELoss
+        >>> one_hot = torch.tensor([[1.0, 0.0]])
+        >>> q = JointPosterior(
+        ...     Normal(torch.zeros(1, 1), torch.ones(1, 1)),
+        ...     [RelaxedOneHotCategorical(torch.tensor(0.5), probs=one_hot)],
+        ... )
+        >>> round(float(JointVAELoss().kl_categorical_loss(q)), 4)  # log 2
+        0.6931
+        """
+        total = q.continuous.loc.new_zeros(())
+        for categorical in q.categoricals:
+            posterior = Categorical(logits=categorical.logits, validate_args=False)
+            prior = Categorical(
+                logits=torch.zeros_like(categorical.logits), validate_args=False
+            )
+            total = total + kl_divergence(posterior, prior).sum()
+        return total / q.continuous.loc.shape[0]
+
+    def __call__(self, x, p, q, step=None):
+        """Compute the loss and its terms for one batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch_size, ...)
+            The input data.
+        p : torch.distributions.Distribution or torch.Tensor
+            The decoder's likelihood ``p(x|z, c)`` (see :class:`BetaVAELoss`).
+        q : JointPosterior
+            The encoder's posterior.
+        step : int
+            Training step (number of optimiser steps taken); required.
+
+        Returns
+        -------
+        losses : dict of str to torch.Tensor
+            Scalar tensors ``"loss"``, ``"rec_loss"``, ``"kl_loss"`` (the
+            sum of the two KL terms), ``"continuous_kl_loss"``,
+            ``"discrete_kl_loss"``, ``"continuous_capacity"`` and
+            ``"discrete_capacity"`` (the capacities in force).
+
+        Raises
+        ------
+        ValueError
+            If ``step`` is None.
+        TypeError
+            If ``q`` is not a :class:`JointPosterior`.
+        """
+        _require_step(step, self)
+        if not isinstance(q, JointPosterior):
+            raise TypeError(
+                f"the posterior q must be a JointPosterior, got {type(q).__name__}."
+            )
+        rec_loss = self.reconstruction_loss(p, x)
+        continuous_kl = self.kl_normal_loss(q.continuous)
+        discrete_kl = self.kl_categorical_loss(q)
+        dims = [categorical.logits.shape[-1] for categorical in q.categoricals]
+        continuous_capacity, discrete_capacity = self.capacities(step, dims)
+        continuous_capacity = rec_loss.new_tensor(continuous_capacity)
+        discrete_capacity = rec_loss.new_tensor(discrete_capacity)
+        loss = (
+            rec_loss
+            + self.continuous_gamma * (continuous_kl - continuous_capacity).abs()
+            + self.discrete_gamma * (discrete_kl - discrete_capacity).abs()
+        )
+        return {
+            "loss": loss,
+            "rec_loss": rec_loss,
+            "kl_loss": continuous_kl + discrete_kl,
+            "continuous_kl_loss": continuous_kl,
+            "discrete_kl_loss": discrete_kl,
+            "continuous_capacity": continuous_capacity,
+            "discrete_capacity": discrete_capacity,
+        }
