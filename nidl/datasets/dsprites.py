@@ -148,7 +148,7 @@ def draw_dsprites(factors):
     >>> import numpy as np
     >>> from nidl.datasets import draw_dsprites
     >>> square = draw_dsprites([[0, 1.0, 0.0, 0.5, 0.5]])[0]
-    >>> int(square.sum()), square[32, 32], square[0, 0]
+    >>> int(square.sum()), int(square[32, 32]), int(square[0, 0])
     (324, 1, 0)
     """
     factors = check_array(factors, dtype=np.float64, input_name="factors")

@@ -1,0 +1,5 @@
+"""Neural network building blocks: backbones for the estimators."""
+
+from .conv import ConvDecoder, ConvEncoder
+
+__all__ = ["ConvDecoder", "ConvEncoder"]
