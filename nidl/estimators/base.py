@@ -207,13 +207,22 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             if key not in own and "__" not in key
         }
         self._trainer_kwargs.update(trainer_params)
-        for key, value in params.items():
-            # A module attribute only takes modules; like the constructor,
-            # set_params stores any value and leaves the check to fit.
-            if key in self._modules and not isinstance(value, (torch.nn.Module, type(None))):
-                del self._modules[key]
+        # A module attribute only takes modules; like the constructor,
+        # set_params stores any value and leaves the check to fit.
+        replaced_modules = {
+            key: value
+            for key, value in params.items()
+            if key in self._modules and not isinstance(value, (torch.nn.Module, type(None)))
+        }
+        for key, value in replaced_modules.items():
+            del self._modules[key]
+            setattr(self, key, value)
         return super().set_params(
-            **{key: value for key, value in params.items() if key not in trainer_params}
+            **{
+                key: value
+                for key, value in params.items()
+                if key not in trainer_params and key not in replaced_modules
+            }
         )
 
     def __sklearn_is_fitted__(self):
