@@ -71,8 +71,9 @@ def log_likelihood(estimator, X, n_samples=100):
     ``log p(x)`` in the limit. The likelihood ``p(x|z)`` is the one the VAE
     is trained with, constants included: a Normal of variance 1/2 for
     ``"normal"``, a Laplace of scale 1 for ``"laplace"``, a Bernoulli for
-    ``"bernoulli"`` (as in the loss, the scale of a Normal or Laplace that
-    the decoder returns is not used). Posterior draws are seeded with the
+    ``"bernoulli"``. As in the loss, the scale of a Normal or Laplace that
+    the decoder returns is used only if the loss has
+    ``exact_likelihood=True``. Posterior draws are seeded with the
     estimator's ``random_state``.
 
     Parameters
@@ -116,6 +117,7 @@ def log_likelihood(estimator, X, n_samples=100):
     check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
     X = check_input(estimator, X, reset=False)
     default_dist = getattr(estimator, "default_dist", "normal")
+    exact = getattr(getattr(estimator, "criterion", None), "exact_likelihood", False)
 
     def bound(batch, batch_idx):
         x = batch_input(batch)
@@ -129,7 +131,7 @@ def log_likelihood(estimator, X, n_samples=100):
             z = q.sample((k,))
             p = estimator.decoder(z.reshape(k * n_data, -1))
             repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n_data, *x.shape[1:])
-            log_px = _log_prob(p, repeated, default_dist).view(k, n_data)
+            log_px = _log_prob(p, repeated, default_dist, exact).view(k, n_data)
             log_weights.append(
                 log_px + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
             )
@@ -139,10 +141,10 @@ def log_likelihood(estimator, X, n_samples=100):
     return float(estimator._predict(X, bound).double().mean())
 
 
-def _log_prob(p, x, default_dist):
+def _log_prob(p, x, default_dist, exact=False):
     """Per-sample ``log p(x|z)`` with the constants of the training likelihood."""
     name = likelihood_name(p, default_dist)
-    if isinstance(p, Bernoulli):
+    if isinstance(p, Bernoulli) or (exact and isinstance(p, (Normal, Laplace))):
         distribution = p
     else:
         mean = p if isinstance(p, torch.Tensor) else p.mean
