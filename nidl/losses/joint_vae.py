@@ -82,6 +82,7 @@ class JointPosterior:
 
     @property
     def mean(self):
+        """The continuous means followed by each categorical's class probabilities."""
         parts = [self.continuous.loc]
         parts += [categorical.probs for categorical in self.categoricals]
         return torch.cat(parts, dim=1)

@@ -1,5 +1,8 @@
 """Autoencoder estimators."""
 
+from .beta_tcvae import BetaTCVAE
+from .capacity_beta_vae import CapacityBetaVAE
+from .joint_vae import JointVAE
 from .vae import VAE
 
-__all__ = ["VAE"]
+__all__ = ["BetaTCVAE", "CapacityBetaVAE", "JointVAE", "VAE"]

@@ -1,0 +1,234 @@
+"""Beta-TCVAE: a VAE that penalises the total correlation of its code."""
+
+import numbers
+
+from ...losses import BetaTCVAELoss
+from ...utils._data import is_dataset, is_loader
+from .vae import VAE
+
+
+def _n_samples(X):
+    """Number of samples in ``X``, or None if it cannot tell."""
+    data = X.dataset if is_loader(X) else X
+    try:
+        return len(data)
+    except TypeError:
+        return None
+
+
+def _check_no_single_sample_batch(X, batch_size, what):
+    """Refuse data that a loader would serve with a batch of one sample."""
+    if is_loader(X):
+        if X.batch_size is None or X.drop_last:
+            return
+        batch_size = X.batch_size
+    n_samples = _n_samples(X)
+    if n_samples is None or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+        return
+    smallest = min(batch_size, n_samples % batch_size or batch_size)
+    if smallest == 1:
+        raise ValueError(
+            f"BetaTCVAE estimates the total correlation within each batch and "
+            f"needs at least 2 samples per batch, but the {what} data "
+            f"({n_samples} samples in batches of {batch_size}) gives a batch of "
+            "one sample; choose a batch size that leaves no single sample over "
+            f"(e.g. batch_size={batch_size + 1}) or drop the last batch "
+            "(DataLoader(..., drop_last=True))."
+        )
+
+
+class BetaTCVAE(VAE):
+    r"""Beta-TCVAE: a VAE that penalises the total correlation of its code.
+
+    The model of :class:`VAE` trained with :class:`~nidl.losses.BetaTCVAELoss`
+    (Chen et al., 2018): the KL term is split into the index-code mutual
+    information, the total correlation and the dimension-wise KL, weighted
+    by ``alpha``, ``beta`` and ``gamma``. A large ``beta`` favours
+    statistically independent latent dimensions without squeezing the
+    information the code carries, as a large beta-VAE weight would.
+
+    The terms are estimated on each batch by minibatch stratified sampling,
+    which needs the number of training samples: ``fit`` takes it from the
+    data (the length of the dataset of a ``DataLoader``) unless
+    ``dataset_size`` is given. Each batch must hold at least two samples;
+    ``fit`` refuses data that would leave a batch of one. The terms are
+    logged each epoch as ``train/mi_loss``, ``train/tc_loss`` and
+    ``train/dw_kl_loss`` next to ``train/loss``, ``train/rec_loss`` and
+    ``train/kl_loss``, and the weight ``beta`` in force at every step as
+    ``train/beta``.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
+    decoder : torch.nn.Module
+        Maps a batch of latent vectors ``(batch_size, latent_dim)`` to a
+        tensor or a distribution shaped like the input.
+    encoder_out_dim : int
+        Number of features the encoder returns per sample.
+    latent_dim : int
+        Number of latent dimensions.
+    alpha : float, default=1.0
+        Weight of the index-code mutual information.
+    beta : float or callable, default=6.0
+        Weight of the total correlation, or a schedule ``step -> weight``
+        such as :class:`~nidl.losses.LinearWarmup`.
+    gamma : float, default=1.0
+        Weight of the dimension-wise KL divergence.
+    dataset_size : int, default=None
+        Number of samples the aggregate posterior is estimated over. None
+        takes the number of training samples; set it when the training data
+        cannot tell its length (an iterable dataset).
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor.
+    stochastic_transform : bool, default=True
+        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+        posterior means.
+    lr : float, default=1e-4
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimiser.
+    random_state : int, default=None
+        Seed of everything a fit draws (see :class:`VAE`).
+    batch_size : int, default=128
+        Batch size for Dataset, array and tensor input.
+    **kwargs
+        Options of ``pytorch_lightning.Trainer``.
+
+    Attributes
+    ----------
+    criterion : BetaTCVAELoss
+        The loss minimised.
+    dataset_size_ : int
+        Number of samples the loss assumed (``dataset_size`` or the number
+        of training samples).
+    n_features_in_ : int
+        Size of the second axis of the training data.
+    n_epochs_ : int
+        Number of epochs trained.
+    n_steps_ : int
+        Number of optimiser steps taken.
+
+    See Also
+    --------
+    VAE : Weights the whole KL term.
+    nidl.losses.BetaTCVAELoss : The loss this estimator minimises.
+
+    References
+    ----------
+    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from nidl.estimators.autoencoders import BetaTCVAE
+    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> vae = BetaTCVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(2, 8),
+    ...                 encoder_out_dim=16, latent_dim=2, beta=6.0, lr=1e-2,
+    ...                 batch_size=32, random_state=0, max_epochs=2,
+    ...                 enable_progress_bar=False)
+    >>> vae.fit(X).transform(X).shape
+    (64, 2)
+    >>> vae.dataset_size_
+    64
+    """
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        encoder_out_dim,
+        latent_dim,
+        alpha=1.0,
+        beta=6.0,
+        gamma=1.0,
+        dataset_size=None,
+        default_dist="normal",
+        stochastic_transform=True,
+        lr=1e-4,
+        weight_decay=1e-2,
+        random_state=None,
+        batch_size=128,
+        **kwargs,
+    ):
+        super().__init__(
+            encoder,
+            decoder,
+            encoder_out_dim,
+            latent_dim,
+            beta=beta,
+            default_dist=default_dist,
+            stochastic_transform=stochastic_transform,
+            lr=lr,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            batch_size=batch_size,
+            **kwargs,
+        )
+        self.alpha = alpha
+        self.gamma = gamma
+        self.dataset_size = dataset_size
+
+    def fit(self, X, y=None, val_dataloader=None, ckpt_path=None):
+        """Train the estimator.
+
+        As :meth:`VAE.fit`; the number of training samples is recorded for
+        the total-correlation estimate unless ``dataset_size`` is set.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Training data, of shape (n_samples, ...) for arrays and tensors.
+        y : None or DataLoader or Dataset, default=None
+            Ignored, or validation data given as a loader or dataset.
+        val_dataloader : DataLoader, Dataset, torch.Tensor or array-like, default=None
+            Validation data, evaluated at the end of each epoch.
+        ckpt_path : str, default=None
+            Checkpoint of an interrupted fit to resume from.
+
+        Returns
+        -------
+        self : BetaTCVAE
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            If the training or validation data would give a batch of one
+            sample, or if the number of training samples cannot be told and
+            ``dataset_size`` is None.
+        """
+        validation = val_dataloader
+        if validation is None and (is_loader(y) or is_dataset(y)):
+            validation = y
+        _check_no_single_sample_batch(X, self.batch_size, "training")
+        if validation is not None:
+            _check_no_single_sample_batch(validation, self.batch_size, "validation")
+        self._n_train_samples = _n_samples(X)
+        try:
+            return super().fit(X, y, val_dataloader=val_dataloader, ckpt_path=ckpt_path)
+        finally:
+            del self._n_train_samples
+
+    def _make_criterion(self):
+        dataset_size = self.dataset_size
+        if dataset_size is None:
+            dataset_size = getattr(self, "_n_train_samples", None)
+        return BetaTCVAELoss(
+            alpha=self.alpha,
+            beta=self.beta,
+            gamma=self.gamma,
+            dataset_size=dataset_size,
+            default_dist=self.default_dist,
+        )
+
+    def _build_modules(self):
+        super()._build_modules()
+        if self.criterion.dataset_size is None:
+            raise ValueError(
+                "BetaTCVAE could not tell the number of training samples, which "
+                "the total-correlation estimate needs; set dataset_size."
+            )
+        self.dataset_size_ = self.criterion.dataset_size

@@ -1,0 +1,139 @@
+"""Beta-VAE with a controlled capacity (Burgess et al., 2018)."""
+
+from ...losses import CapacityBetaVAELoss
+from .vae import VAE
+
+
+class CapacityBetaVAE(VAE):
+    r"""Beta-VAE whose KL divergence is pulled towards a rising capacity.
+
+    The model of :class:`VAE` trained with :class:`~nidl.losses.CapacityBetaVAELoss`
+    (Burgess et al., 2018):
+
+    .. math::
+
+        \mathcal{L}(x) = -\mathbb{E}_{q(z|x)}[\log p(x|z)]
+            + \gamma \, \big| D_{KL}(q(z|x) \,\|\, \mathcal{N}(0, I)) - C(t) \big|,
+
+    where the capacity ``C(t)`` rises linearly from ``capacity_min`` to
+    ``capacity_max`` over the first ``capacity_steps`` optimiser steps. The
+    step counter advances with training steps only; the capacity in force
+    is logged at every training step as ``train/capacity``, next to the
+    loss terms ``train/loss``, ``train/rec_loss`` and ``train/kl_loss``.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
+    decoder : torch.nn.Module
+        Maps a batch of latent vectors ``(batch_size, latent_dim)`` to a
+        tensor or a distribution shaped like the input.
+    encoder_out_dim : int
+        Number of features the encoder returns per sample.
+    latent_dim : int
+        Number of latent dimensions.
+    gamma : float, default=1000.0
+        Weight of the distance between the KL divergence and the capacity.
+    capacity_min : float, default=0.0
+        Capacity at the first step, in nats.
+    capacity_max : float, default=25.0
+        Capacity from ``capacity_steps`` on, in nats.
+    capacity_steps : int, default=100000
+        Number of optimiser steps over which the capacity rises.
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor.
+    stochastic_transform : bool, default=True
+        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+        posterior means.
+    lr : float, default=1e-4
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimiser.
+    random_state : int, default=None
+        Seed of everything a fit draws (see :class:`VAE`).
+    batch_size : int, default=128
+        Batch size for Dataset, array and tensor input.
+    **kwargs
+        Options of ``pytorch_lightning.Trainer``.
+
+    Attributes
+    ----------
+    criterion : CapacityBetaVAELoss
+        The loss minimised.
+    n_features_in_ : int
+        Size of the second axis of the training data.
+    n_epochs_ : int
+        Number of epochs trained.
+    n_steps_ : int
+        Number of optimiser steps taken.
+
+    See Also
+    --------
+    VAE : The same model with a fixed or scheduled KL weight.
+    nidl.losses.CapacityBetaVAELoss : The loss this estimator minimises.
+
+    References
+    ----------
+    .. [1] C. P. Burgess et al., "Understanding disentangling in
+       beta-VAE", arXiv:1804.03599, 2018.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from nidl.estimators.autoencoders import CapacityBetaVAE
+    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
+    >>> vae = CapacityBetaVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()),
+    ...                       nn.Linear(2, 8), encoder_out_dim=16, latent_dim=2,
+    ...                       gamma=10.0, capacity_max=5.0, capacity_steps=100,
+    ...                       lr=1e-2, random_state=0, max_epochs=2,
+    ...                       enable_progress_bar=False)
+    >>> vae.fit(X).transform(X).shape
+    (64, 2)
+    >>> vae.criterion.capacity(vae.n_steps_)  # one step per epoch
+    0.1
+    """
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        encoder_out_dim,
+        latent_dim,
+        gamma=1000.0,
+        capacity_min=0.0,
+        capacity_max=25.0,
+        capacity_steps=100000,
+        default_dist="normal",
+        stochastic_transform=True,
+        lr=1e-4,
+        weight_decay=1e-2,
+        random_state=None,
+        batch_size=128,
+        **kwargs,
+    ):
+        # The parameters of VAE but beta, which this model does not have.
+        super(VAE, self).__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.encoder_out_dim = encoder_out_dim
+        self.latent_dim = latent_dim
+        self.gamma = gamma
+        self.capacity_min = capacity_min
+        self.capacity_max = capacity_max
+        self.capacity_steps = capacity_steps
+        self.default_dist = default_dist
+        self.stochastic_transform = stochastic_transform
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.batch_size = batch_size
+
+    def _make_criterion(self):
+        return CapacityBetaVAELoss(
+            gamma=self.gamma,
+            capacity_min=self.capacity_min,
+            capacity_max=self.capacity_max,
+            capacity_steps=self.capacity_steps,
+            default_dist=self.default_dist,
+        )
