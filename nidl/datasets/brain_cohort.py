@@ -15,13 +15,14 @@ _SITES = (
 
 def _import_nilearn():
     try:
-        from nilearn import datasets, image
+        import nibabel
+        from nilearn import datasets
     except ImportError as error:  # pragma: no cover - depends on the install
         raise ImportError(
             "make_brain_cohort needs nilearn, which is not installed; install "
             'it with pip install "nidl[nilearn]".'
         ) from error
-    return datasets, image
+    return datasets, nibabel
 
 
 def make_brain_cohort(n_subjects, resolution=4, random_state=None):
@@ -82,7 +83,7 @@ def make_brain_cohort(n_subjects, resolution=4, random_state=None):
     >>> list(factors.columns)
     ['age', 'sex', 'site', 'head_size', 'gm_loss', 'ventricle_volume']
     """
-    datasets, image = _import_nilearn()
+    datasets, nibabel = _import_nilearn()
     from scipy import ndimage
 
     check_scalar(n_subjects, "n_subjects", numbers.Integral, min_val=1)
@@ -158,9 +159,7 @@ def make_brain_cohort(n_subjects, resolution=4, random_state=None):
         gain, offset, noise = _SITES[site[subject]]
         volume = gain * volume + offset * (volume > 0.05)
         volume = volume + rng.normal(0.0, noise, size=shape)
-        images.append(
-            image.new_img_like(template, volume.astype(np.float32), copy_header=True)
-        )
+        images.append(nibabel.Nifti1Image(volume.astype(np.float32), template.affine))
 
     factors = pd.DataFrame(
         {
