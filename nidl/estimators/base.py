@@ -12,6 +12,7 @@ import numbers
 import warnings
 from contextlib import contextmanager
 
+import numpy as np
 import pytorch_lightning as pl
 import sklearn.base
 import torch
@@ -90,6 +91,13 @@ def _quiet_lightning():
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+def _is_plain(value):
+    """Whether a parameter value is a number, string, None or a tuple/list of them."""
+    if isinstance(value, (list, tuple)):
+        return all(_is_plain(item) for item in value)
+    return value is None or isinstance(value, (bool, numbers.Number, str))
 
 
 def _restore(modules, snapshots):
@@ -408,24 +416,160 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         with _quiet_lightning():
             return pl.Trainer(**kwargs)
 
+    def log_epoch_means(self, terms, batch_size, batch_idx, prefix="train"):
+        """Accumulate a training step's scalar terms; log their epoch means.
+
+        A call to ``self.log`` costs more than a whole step of a small model,
+        so the terms are summed on their device, weighted by the batch size,
+        and logged once per epoch as ``<prefix>/<name>``, at the epoch's last
+        batch, so that callbacks (early stopping, checkpoints) find them at
+        the end of the epoch. Use it from ``training_step``.
+
+        Parameters
+        ----------
+        terms : dict of str to torch.Tensor or float
+            Scalars of this step.
+        batch_size : int
+            Number of samples in the step.
+        batch_idx : int
+            Index of the batch in the epoch.
+        prefix : str, default="train"
+            Prefix of the logged names.
+        """
+        sums = self.__dict__.setdefault("_epoch_sums", {})
+        for name, value in terms.items():
+            weighted = torch.as_tensor(value).detach() * batch_size
+            sums[name] = sums[name] + weighted if name in sums else weighted
+        self._epoch_samples = getattr(self, "_epoch_samples", 0) + batch_size
+        self._epoch_prefix = prefix
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self._log_accumulated_means()
+
+    def _log_accumulated_means(self):
+        sums = self.__dict__.pop("_epoch_sums", {})
+        n_samples = self.__dict__.pop("_epoch_samples", 0)
+        prefix = self.__dict__.pop("_epoch_prefix", "train")
+        if sums:
+            self.log_dict(
+                {f"{prefix}/{name}": total / n_samples for name, total in sums.items()},
+                on_step=False,
+                on_epoch=True,
+                batch_size=n_samples,
+                sync_dist=True,
+            )
+
+    def on_train_epoch_end(self):
+        # Epochs cut short (max_steps, loaders of unknown length) end here.
+        self._log_accumulated_means()
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        """Stop training with an error as soon as a loss term is not finite."""
+        """Stop training with an error when a loss term is not finite.
+
+        On the CPU every step is checked; on an accelerator the check would
+        wait for the device, so the first failing step is recorded on the
+        device and looked at every 100 steps and at the end of the epoch.
+        """
         if not isinstance(outputs, dict):
             return
         terms = {
-            key: value
+            key: value.detach()
             for key, value in outputs.items()
             if isinstance(value, torch.Tensor) and value.ndim == 0
         }
-        if terms and not torch.isfinite(torch.stack(list(terms.values()))).all():
-            bad = [key for key, value in terms.items() if not torch.isfinite(value)]
-            raise FloatingPointError(
-                f"the training loss term {bad[0]!r} became "
-                f"{float(terms[bad[0]])} at step {self.global_step} (epoch "
-                f"{self.current_epoch}, batch {batch_idx}); lower the learning "
-                "rate, check the data for extreme values or use a more stable "
-                "likelihood."
-            )
+        if not terms:
+            return
+        finite = torch.isfinite(torch.stack(list(terms.values())))
+        position = torch.tensor(
+            [self.current_epoch, batch_idx, self.global_step], device=finite.device
+        )
+        failure = getattr(self, "_first_failure", None)
+        if failure is None:
+            failure = torch.full((3 + len(terms),), -1, device=finite.device)
+        record = torch.cat([position, (~finite).long()])
+        failure = torch.where((failure[0] < 0) & ~finite.all(), record, failure)
+        self._first_failure = failure
+        last = batch_idx + 1 == self.trainer.num_training_batches
+        if finite.device.type == "cpu" or last or batch_idx % 100 == 0:
+            self._raise_if_not_finite(list(terms))
+
+    def _raise_if_not_finite(self, names):
+        failure = self.__dict__.pop("_first_failure", None)
+        if failure is None or failure[0] < 0:
+            self._first_failure = failure
+            return
+        epoch, batch_idx, step, *bad = failure.tolist()
+        name = names[bad.index(1)]
+        raise FloatingPointError(
+            f"the training loss term {name!r} is not finite at step {step} "
+            f"(epoch {epoch}, batch {batch_idx}); lower the learning rate, "
+            "check the data for extreme values or use a more stable likelihood."
+        )
+
+    # ------------------------------------------------------------------
+    # Checkpoints
+    # ------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint):
+        """Store what a checkpoint needs to give back a fitted estimator.
+
+        The simple parameters (numbers, strings, tuples) go under
+        ``"hyper_parameters"``, so that ``load_from_checkpoint`` needs only
+        the modules; the fitted attributes and, for a seeded fit, the state of
+        torch's generator (so that a resumed fit draws what the uninterrupted
+        one would have) go under ``"nidl"``.
+        """
+        checkpoint["hyper_parameters"] = {
+            name: value
+            for name, value in self.get_params(deep=False).items()
+            if _is_plain(value)
+        }
+        fitted = {
+            name: value
+            for name, value in vars(self).items()
+            if name.endswith("_") and not name.startswith("_")
+        }
+        if "feature_names_in_" in fitted:
+            fitted["feature_names_in_"] = list(fitted["feature_names_in_"])
+        fitted["n_epochs_"] = self.current_epoch
+        fitted["n_steps_"] = self.global_step
+        checkpoint["nidl"] = {"fitted": fitted, "rng_state": torch.get_rng_state()}
+
+    def on_load_checkpoint(self, checkpoint):
+        """Restore the fitted attributes and build the layers before the weights."""
+        if not getattr(self, "_modules_built", False):
+            self._build_modules()
+            self._modules_built = True
+        saved = checkpoint.get("nidl", {})
+        for name, value in saved.get("fitted", {}).items():
+            if name == "feature_names_in_":
+                value = np.asarray(value, dtype=object)
+            setattr(self, name, value)
+        # Resuming a seeded fit (and only then) continues its random stream;
+        # the fit runs inside a forked generator, so the user's is untouched.
+        resuming = self._trainer is not None and self.trainer.training
+        if resuming and self.random_state is not None and "rng_state" in saved:
+            torch.set_rng_state(saved["rng_state"])
+
+    def load_checkpoint(self, path):
+        """Load the weights and fitted state of a checkpoint into this estimator.
+
+        The estimator must have the parameters of the one that wrote the
+        checkpoint (for instance, the same constructor call). Useful after
+        early stopping, to go back to the best epoch's weights.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A checkpoint written during ``fit`` (``ModelCheckpoint``).
+
+        Returns
+        -------
+        self : BaseEstimator
+            The fitted estimator.
+        """
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+        self.on_load_checkpoint(checkpoint)
+        self.load_state_dict(checkpoint["state_dict"])
+        return self
 
     # ------------------------------------------------------------------
     # Inference
