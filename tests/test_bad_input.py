@@ -41,7 +41,7 @@ class Strings(Dataset):
 
 def make_vae(encoder_out_dim=16, decoder_out=N_FEATURES, **params):
     torch.manual_seed(0)
-    decoder = nn.Sequential(nn.Linear(params.get("latent_dim", 2), 16), nn.ReLU(), nn.Linear(16, decoder_out))
+    decoder = nn.Sequential(nn.Linear(max(params.get("latent_dim", 2), 1), 16), nn.ReLU(), nn.Linear(16, decoder_out))
     options = {"encoder_out_dim": encoder_out_dim, "latent_dim": 2, "random_state": 0,
                "stochastic_transform": False, **QUIET}
     options.update(params)

@@ -462,6 +462,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         # Epochs cut short (max_steps, loaders of unknown length) end here.
         self._log_accumulated_means()
 
+    def on_train_batch_start(self, batch, batch_idx):
+        # The optimiser step a batch's losses belong to, for error messages.
+        self._batch_start_step = self.global_step
+
     def on_train_batch_end(self, outputs, batch, batch_idx):
         """Stop training with an error when a loss term is not finite.
 
@@ -480,7 +484,7 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             return
         finite = torch.isfinite(torch.stack(list(terms.values())))
         position = torch.tensor(
-            [self.current_epoch, batch_idx, self.global_step], device=finite.device
+            [self.current_epoch, batch_idx, self._batch_start_step], device=finite.device
         )
         failure = getattr(self, "_first_failure", None)
         if failure is None:
