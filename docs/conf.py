@@ -131,9 +131,31 @@ def api_entries():
     return dict(sorted(entries.items()))
 
 
-def _summary(module):
-    doc = inspect.getdoc(module) or ""
-    return doc.strip().split("\n\n")[0].replace("\n", " ")
+def _module_assigning(package, name):
+    """Module of ``package`` that assigns ``name``, where its ``#:`` comment is.
+
+    Data (constants) carry no ``__module__``; autodoc reads their
+    documentation from the comment above the assignment, in the module that
+    makes it.
+    """
+    obj = getattr(package, name)
+    prefix = package.__name__ + "."
+    for module_name in sorted(sys.modules):
+        module = sys.modules[module_name]
+        if (
+            module_name.startswith(prefix)
+            and module is not None
+            and vars(module).get(name, None) is obj
+        ):
+            return module_name
+    return package.__name__
+
+
+def drop_type_docstrings(app, what, name, obj, options, lines):
+    """Leave out the docstring of a constant's type (``tuple``, ``dict``...)."""
+    if what == "data" and lines and inspect.getdoc(type(obj)):
+        if "\n".join(lines).strip() == inspect.getdoc(type(obj)).strip():
+            lines.clear()
 
 
 def write_api_pages():
@@ -169,7 +191,8 @@ def write_api_pages():
         if others:
             lines += ["Data", "----", ""]
             for name in others:
-                lines += [f".. autodata:: {name}", "   :no-value:", ""]
+                where = _module_assigning(module, name)
+                lines += [f".. autodata:: {where}.{name}", ""]
         if not names:
             lines += ["This module exports no name yet.", ""]
         page = API_DIR / f"{module_name}.rst"
@@ -243,4 +266,5 @@ html_show_sourcelink = True
 
 def setup(app):
     app.connect("autodoc-skip-member", skip_foreign_members)
+    app.connect("autodoc-process-docstring", drop_type_docstrings)
     app.connect("build-finished", check_every_example_has_a_figure)
