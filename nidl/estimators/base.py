@@ -76,17 +76,22 @@ def seeded(seed):
         yield
 
 
+def _silence_lightning():
+    """Raise Lightning's log level to warnings; ignore its noise warnings."""
+    for name in _LIGHTNING_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for message in _QUIET_WARNINGS:
+        warnings.filterwarnings("ignore", message=message)
+
+
 @contextmanager
 def _quiet_lightning():
-    """Silence Lightning's banners and tips; keep its warnings that matter."""
+    """Silence Lightning's banners and tips inside the block only."""
     loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
     levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.WARNING)
     try:
         with warnings.catch_warnings():
-            for message in _QUIET_WARNINGS:
-                warnings.filterwarnings("ignore", message=message)
+            _silence_lightning()
             yield
     finally:
         for logger, level in zip(loggers, levels):
@@ -327,10 +332,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
                 self._reset_modules()
                 self._check_modules(self._first_samples(X))
             trainer = self._make_trainer()
+            self._training_counts = None
             with seeded(self.random_state), _quiet_lightning():
                 trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
-            self.n_epochs_ = trainer.current_epoch
-            self.n_steps_ = trainer.global_step
+            self.n_epochs_, self.n_steps_ = self._training_counts
             self._fit_device = str(trainer.strategy.root_device)
         return self
 
@@ -457,6 +462,28 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
                 batch_size=n_samples,
                 sync_dist=True,
             )
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        # Worker processes of a spawning strategy unpickle the estimator
+        # before Lightning sets up; they do not run inside fit's quiet block,
+        # so silence Lightning's banners there.
+        if torch.multiprocessing.current_process().name != "MainProcess":
+            _silence_lightning()
+
+    def on_train_end(self):
+        # Recorded by the process that trains and carried back to the calling
+        # process in the state dict (see get_extra_state), spawned or not.
+        self._training_counts = (self.current_epoch, self.global_step)
+
+    def get_extra_state(self):
+        """Training counts that travel with the weights, e.g. out of spawned workers."""
+        return {"training_counts": getattr(self, "_training_counts", None)}
+
+    def set_extra_state(self, state):
+        counts = state.get("training_counts") if isinstance(state, dict) else None
+        if counts is not None:
+            self._training_counts = tuple(counts)
 
     def on_train_epoch_end(self):
         # Epochs cut short (max_steps, loaders of unknown length) end here.

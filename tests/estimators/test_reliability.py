@@ -51,14 +51,14 @@ def test_non_finite_loss_stops_training_naming_step_and_term(small_data):
 def test_failed_fit_leaves_a_fitted_estimator_exactly_as_it_was(small_data):
     vae = failing_vae(fail_at=10**9).fit(small_data)
     before = vae.transform(small_data)
-    weights = {k: v.clone() for k, v in vae.state_dict().items()}
+    weights = {k: v.clone() for k, v in vae.state_dict().items() if isinstance(v, torch.Tensor)}
     extreme = small_data.copy()
     extreme[25, 0] = 1e7
     with pytest.raises(FloatingPointError, match="not finite"):
         vae.fit(extreme)
     np.testing.assert_array_equal(vae.transform(small_data), before)
-    for name, value in vae.state_dict().items():
-        torch.testing.assert_close(value, weights[name], rtol=0, atol=0)
+    for name, value in weights.items():
+        torch.testing.assert_close(vae.state_dict()[name], value, rtol=0, atol=0)
 
 
 def test_checkpoint_gives_back_a_fitted_estimator(small_data, tmp_path):
