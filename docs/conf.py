@@ -18,6 +18,7 @@ from pathlib import Path
 DOCS = Path(__file__).resolve().parent
 ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(DOCS / "_ext"))
 
 import nidl  # noqa: E402
 
@@ -219,7 +220,8 @@ sphinx_gallery_conf = {
     "backreferences_dir": "generated/backreferences",
     "doc_module": ("nidl",),
     "remove_config_comments": True,
-    "within_subsection_order": "FileNameSortKey",
+    # The first examples a reader should meet, then the others by file name.
+    "within_subsection_order": "gallery_order.FirstExamplesFirst",
     "show_memory": False,
     "min_reported_time": 0,
     "matplotlib_animations": False,
