@@ -372,20 +372,51 @@ class JointVAE(ClusterMixin, VAE):
         """
         return self.encode(x).rsample()
 
-    def _losses(self, batch, stage):
-        losses = super()._losses(batch, stage)
+    def _joint_losses(self, batch, stage):
+        # The whole step is written here rather than inherited from VAE: the
+        # posterior is a JointPosterior, whose relaxation depends on the step.
+        x = batch_input(batch)
+        q = self.encode(x)
+        p = self.decoder(q.rsample())
+        # The optimiser-step counter: it advances with training steps only, so
+        # validation sees the step of the last update and changes nothing.
+        step = self.global_step
+        values = self.criterion(x, p, q, step=step)
+        losses = {
+            name: value
+            for name, value in values.items()
+            if name == "loss" or name.endswith("_loss")
+        }
+        self.log_dict(
+            {f"{stage}/{name}": value for name, value in losses.items()},
+            on_step=False,
+            on_epoch=True,
+            batch_size=x.shape[0],
+            sync_dist=True,
+        )
         if stage == "train":
-            self.log(
-                "train/temperature",
-                self.temperature_at(self.global_step),
+            in_force = {
+                name: value for name, value in values.items() if name not in losses
+            }
+            in_force["temperature"] = self.temperature_at(step)
+            # Logged at every step; the value at the last step of an epoch
+            # stays in the trainer's metrics.
+            self.log_dict(
+                {f"train/{name}": value for name, value in in_force.items()},
                 on_step=True,
                 on_epoch=False,
-                batch_size=batch_input(batch).shape[0],
+                batch_size=x.shape[0],
             )
         return losses
 
     def training_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the training losses of one batch.
+
+        The loss terms are logged per epoch (``train/loss``,
+        ``train/rec_loss``, ``train/kl_loss``, ``train/continuous_kl_loss``,
+        ``train/discrete_kl_loss``); the capacities and the temperature in
+        force at every step (``train/continuous_capacity``,
+        ``train/discrete_capacity``, ``train/temperature``).
 
         Parameters
         ----------
@@ -402,7 +433,31 @@ class JointVAE(ClusterMixin, VAE):
             ``"loss"``, ``"rec_loss"``, ``"kl_loss"``,
             ``"continuous_kl_loss"`` and ``"discrete_kl_loss"``.
         """
-        return self._losses(batch, "train")
+        return self._joint_losses(batch, "train")
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        """Compute and log the validation losses of one batch.
+
+        The loss terms are logged per epoch as ``val/loss``,
+        ``val/rec_loss``, ``val/kl_loss``, ``val/continuous_kl_loss`` and
+        ``val/discrete_kl_loss``, at the capacities of the last training
+        step.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        losses : dict
+            As :meth:`training_step`.
+        """
+        return self._joint_losses(batch, "val")
 
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
