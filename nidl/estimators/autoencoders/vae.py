@@ -303,24 +303,22 @@ class VAE(TransformerMixin, BaseEstimator):
         features = self.encoder(x)
         return self.fc_mu(features), self.fc_logvar(features)
 
-    def _reconstruct(self, x):
-        """Posterior parameters, a posterior sample and the decoder output."""
-        mu, logvar = self._posterior_parameters(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return mu, logvar, self.decoder(z)
-
     def _losses(self, batch, batch_idx, stage):
         x = batch_input(batch)
-        reconstruct = self._reconstruct
+        encode, decode = self._posterior_parameters, self.decoder
         if self._engine_option("compile") and stage == "train":
             # Compiled on first use in the process that trains (spawned
             # workers included); dropped at the end of training (see
-            # on_train_end) as a compiled function does not pickle.
+            # on_train_end) as compiled functions do not pickle.
             if getattr(self, "_compiled_forward", None) is None:
-                self._compiled_forward = torch.compile(self._reconstruct)
-            reconstruct = self._compiled_forward
-        mu, logvar, p = reconstruct(x)
-        q = Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
+                self._compiled_forward = (torch.compile(encode), torch.compile(decode))
+            encode, decode = self._compiled_forward
+        mu, logvar = encode(x)
+        # The noise is drawn outside the compiled functions, from torch's
+        # generator, so that compiled and eager training draw the same samples.
+        std = torch.exp(0.5 * logvar)
+        p = decode(mu + std * torch.randn_like(mu))
+        q = Normal(mu, std, validate_args=False)
         if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
             # Under mixed precision the likelihood is computed in the data's
             # precision (binary cross-entropy is not safe in half precision).

@@ -1,0 +1,91 @@
+"""nidl's speed options give the same results as the plain path."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from nidl.estimators.autoencoders import VAE
+from tests.conftest import QUIET, make_mlp_vae
+
+SHAPE = (2, 8, 10, 8)
+
+
+def conv_vae(**options):
+    torch.manual_seed(0)
+    encoder = nn.Sequential(
+        nn.Conv3d(2, 4, 3, stride=2, padding=1), nn.ReLU(), nn.Flatten(),
+        nn.Linear(4 * 4 * 5 * 4, 16), nn.ReLU(),
+    )
+    decoder = nn.Sequential(
+        nn.Linear(2, 4 * 4 * 5 * 4), nn.Unflatten(1, (4, 4, 5, 4)),
+        nn.ConvTranspose3d(4, 2, 4, stride=2, padding=1),
+    )
+    return VAE(encoder, decoder, 16, 2, lr=1e-2, random_state=0, batch_size=8,
+               stochastic_transform=False, **{**QUIET, **options})
+
+
+@pytest.fixture
+def volumes():
+    return np.random.default_rng(0).normal(size=(24, *SHAPE)).astype(np.float32)
+
+
+class MemoryFormatSpy(nn.Module):
+    """Records whether the batches reaching the encoder are channels-last."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+
+    def forward(self, x):
+        self.seen.append(x.is_contiguous(memory_format=torch.channels_last_3d) and not x.is_contiguous())
+        return x
+
+
+def test_volumes_train_in_channels_last_by_default(volumes):
+    vae = conv_vae()
+    spy = MemoryFormatSpy()
+    vae.encoder.insert(0, spy)
+    vae.fit(volumes)
+    # The first call is the check before training, on the data as given.
+    assert all(spy.seen[1:]) and len(spy.seen) > 1
+    assert vae.encoder[1].weight.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_channels_last_gives_the_contiguous_results(volumes):
+    default = conv_vae().fit(volumes)
+    contiguous = conv_vae(channels_last=False).fit(volumes)
+    assert contiguous.encoder[0].weight.is_contiguous()
+    np.testing.assert_allclose(default.transform(volumes), contiguous.transform(volumes), rtol=1e-4, atol=1e-5)
+    assert default.score(volumes) == pytest.approx(contiguous.score(volumes), rel=1e-5)
+
+
+def test_channels_last_option_is_checked(volumes):
+    with pytest.raises(ValueError, match="channels_last must be 'auto', True or False"):
+        conv_vae(channels_last="yes").fit(volumes)
+
+
+def test_compiled_training_matches_eager(small_data):
+    eager = make_mlp_vae(stochastic_transform=False, max_epochs=1).fit(small_data)
+    compiled = make_mlp_vae(stochastic_transform=False, max_epochs=1, compile=True).fit(small_data)
+    np.testing.assert_allclose(compiled.transform(small_data), eager.transform(small_data), rtol=1e-4, atol=1e-5)
+    # The compiled function is not kept: the estimator still pickles.
+    assert "_compiled_forward" not in vars(compiled)
+    assert compiled.get_params()["compile"] is True
+
+
+def test_compile_option_is_checked(small_data):
+    with pytest.raises(TypeError, match="compile must be True or False"):
+        make_mlp_vae(compile="yes").fit(small_data)
+
+
+@pytest.mark.parametrize("dist", ["normal", "bernoulli"])
+def test_bf16_mixed_precision_trains_on_cpu(dist, small_data):
+    X = 1 / (1 + np.exp(-small_data)) if dist == "bernoulli" else small_data
+    vae = make_mlp_vae(default_dist=dist, precision="bf16-mixed", stochastic_transform=False)
+    if dist == "bernoulli":
+        vae.decoder.append(nn.Sigmoid())
+    vae.fit(X.astype(np.float32))
+    assert np.isfinite(float(vae.trainer.callback_metrics["train/loss"]))
+    Z = vae.transform(X.astype(np.float32))
+    assert Z.dtype == np.float32 and np.all(np.isfinite(Z))
