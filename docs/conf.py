@@ -75,7 +75,8 @@ def skip_foreign_members(app, what, name, obj, skip, options):
     nidl estimators inherit from ``torch.nn.Module``, ``LightningModule`` and
     scikit-learn's mixins; their own documentation covers those members.
     """
-    if what != "class" or name.startswith("_"):
+    special = name.startswith("__") and name.endswith("__")
+    if what != "class" or (name.startswith("_") and not special):
         return None
     module = _defining_module(obj)
     if module is None or not (module == "nidl" or module.startswith("nidl.")):
