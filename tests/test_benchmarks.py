@@ -1,0 +1,123 @@
+"""Smoke tests of the speed benchmark: every row measured, nothing timed.
+
+The benchmark's throughputs are printed for people to read; these tests only
+check that the script runs on tiny sizes and fills its table with positive,
+finite numbers, and that the plain loop starts from nidl's weights.
+"""
+
+import copy
+import importlib.util
+import math
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from pytorch_lightning import Callback
+
+PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_vae_speed.py"
+
+
+@pytest.fixture(scope="module")
+def bench():
+    spec = importlib.util.spec_from_file_location("bench_vae_speed", PATH)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        yield module
+    finally:
+        sys.modules.pop(spec.name, None)
+
+
+def tiny(bench):
+    return bench.Sizes(mlp_samples=300, mlp_epochs=2, conv_samples=4, conv_epochs=2,
+                       volume_shape=(16, 16, 16), repeats=1, transform_repeats=1)
+
+
+NUMBERS = ("fit", "plain_fit", "fit_ratio", "transform", "plain_transform",
+           "transform_ratio")
+
+
+def check_rows(bench, results, expected):
+    assert [(r["case"], r["input"], r["options"]) for r in results] == expected
+    for result in results:
+        if result["note"]:
+            continue
+        for key in NUMBERS:
+            assert math.isfinite(result[key]) and result[key] > 0, (result, key)
+        for key in ("fit_mib", "plain_fit_mib", "transform_mib", "plain_transform_mib"):
+            assert math.isfinite(result[key]) and result[key] >= 0, (result, key)
+        assert math.isfinite(result["setup"])
+    table = bench.format_table(results)
+    assert len(table.splitlines()) == len(results) + 2
+    for case, kind, options in expected:
+        assert any(case in line and kind in line and options in line
+                   for line in table.splitlines()[2:])
+
+
+def test_every_row_measured(bench):
+    results = bench.run(tiny(bench), bf16=True, compile=False, log=lambda _: None)
+    check_rows(bench, results, [
+        ("mlp", "ndarray", "default"),
+        ("mlp", "tensor", "default"),
+        ("mlp", "DataLoader", "default"),
+        ("mlp", "ndarray", "bf16-mixed"),
+        ("conv3d", "ndarray", "default"),
+        ("conv3d", "tensor", "default"),
+        ("conv3d", "DataLoader", "default"),
+        ("conv3d", "ndarray", "channels_last=False"),
+        ("conv3d", "ndarray", "bf16-mixed"),
+    ])
+
+
+@pytest.mark.slow
+def test_compile_row_measured(bench):
+    results = bench.run(tiny(bench), cases=("mlp",), log=lambda _: None)
+    check_rows(bench, results, [
+        ("mlp", "ndarray", "default"),
+        ("mlp", "tensor", "default"),
+        ("mlp", "DataLoader", "default"),
+        ("mlp", "ndarray", "compile=True"),
+    ])
+
+
+def test_missing_option_gives_a_skipped_row(bench, monkeypatch):
+    # As with a version of nidl that has no compile option.
+    supported = bench.supported_option
+    monkeypatch.setattr(bench, "supported_option", lambda name: name != "compile"
+                        and supported(name))
+    assert bench.missing_options({"compile": True, "precision": "bf16-mixed"}) == [
+        "compile"
+    ]
+    results = bench.run(tiny(bench), cases=("mlp",), log=lambda _: None)
+    skipped = [r for r in results if r["options"] == "compile=True"]
+    assert len(skipped) == 1 and "compile" in skipped[0]["note"]
+    assert "fit" not in skipped[0]
+    assert skipped[0]["note"] in bench.format_table(results)
+
+
+class _InitialHeads(Callback):
+    def __init__(self):
+        self.weights = None
+
+    def __deepcopy__(self, memo):
+        return self
+
+    def on_train_start(self, trainer, pl_module):
+        self.weights = [copy.deepcopy(p.detach()) for p in pl_module.parameters()]
+
+
+@pytest.mark.parametrize("case_name", ["mlp_case", "conv_case"])
+def test_plain_loop_starts_from_nidl_weights(bench, case_name):
+    case = getattr(bench, case_name)(tiny(bench))
+    recorder = _InitialHeads()
+    vae = bench.make_vae(case, {"max_steps": 1, "channels_last": False}, torch.device("cpu"),
+                         recorder)
+    vae.fit(case.X)
+    fc_mu, fc_logvar = bench.plain_heads(case)
+    plain = [*case.encoder.parameters(), *case.decoder.parameters(),
+             *fc_mu.parameters(), *fc_logvar.parameters()]
+    assert len(plain) == len(recorder.weights)
+    for expected, got in zip(plain, recorder.weights):
+        torch.testing.assert_close(got, expected.detach(), rtol=0, atol=0)
