@@ -4,14 +4,13 @@ import numbers
 from collections.abc import Sequence
 
 import torch
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategorical
 
 from ...losses import JointPosterior, JointVAELoss
-from ...losses.beta_vae import NLL_CONSTANTS, likelihood_name
-from ...utils import batch_input, check_input, returns_numpy
+from ...utils import batch_input
 from ..base import ClusterMixin
 from .vae import VAE, decoder_mean
 
@@ -251,40 +250,6 @@ class JointVAE(ClusterMixin, VAE):
         super()._build_modules()
         self.fc_logits = nn.Linear(self.encoder_out_dim, sum(self.categorical_dims))
 
-    def _check_modules(self, x):
-        was_training = self.training
-        self.eval()
-        try:
-            with torch.no_grad():
-                features = self.encoder(x)
-                if features.ndim != 2 or features.shape[1] != self.encoder_out_dim:
-                    raise ValueError(
-                        f"the encoder returns outputs of shape "
-                        f"{tuple(features.shape[1:])} per sample but "
-                        f"encoder_out_dim={self.encoder_out_dim}; set "
-                        f"encoder_out_dim={features[0].numel()} (and flatten the "
-                        "encoder output if it has more than one axis)."
-                    )
-                code = self.encode(x).mean
-                try:
-                    mean = decoder_mean(self.decoder(code))
-                except RuntimeError as error:
-                    raise ValueError(
-                        f"the decoder failed on codes of {code.shape[1]} values "
-                        f"(latent_dim={self.latent_dim} continuous latents "
-                        f"followed by sum(categorical_dims)="
-                        f"{sum(self.categorical_dims)} class probabilities); make "
-                        f"it take {code.shape[1]} inputs."
-                    ) from error
-        finally:
-            self.train(was_training)
-        if mean.shape[1:] != x.shape[1:]:
-            raise ValueError(
-                f"the decoder returns samples of shape {tuple(mean.shape[1:])} but "
-                f"the data has samples of shape {tuple(x.shape[1:])}; make the "
-                "decoder output the shape of the encoder input."
-            )
-
     def _non_deterministic(self):
         return False
 
@@ -372,42 +337,20 @@ class JointVAE(ClusterMixin, VAE):
         """
         return self.encode(x).rsample()
 
-    def _joint_losses(self, batch, stage):
-        # The whole step is written here rather than inherited from VAE: the
-        # posterior is a JointPosterior, whose relaxation depends on the step.
-        x = batch_input(batch)
+    def _forward_for_loss(self, x, stage):
+        # The relaxation of the categoricals depends on the step: the
+        # posterior comes from encode, not from the Gaussian heads alone.
         q = self.encode(x)
-        p = self.decoder(q.rsample())
-        # The optimiser-step counter: it advances with training steps only, so
-        # validation sees the step of the last update and changes nothing.
-        step = self.global_step
-        values = self.criterion(x, p, q, step=step)
-        losses = {
-            name: value
-            for name, value in values.items()
-            if name == "loss" or name.endswith("_loss")
-        }
-        self.log_dict(
-            {f"{stage}/{name}": value for name, value in losses.items()},
-            on_step=False,
-            on_epoch=True,
-            batch_size=x.shape[0],
-            sync_dist=True,
-        )
-        if stage == "train":
-            in_force = {
-                name: value for name, value in values.items() if name not in losses
-            }
-            in_force["temperature"] = self.temperature_at(step)
-            # Logged at every step; the value at the last step of an epoch
-            # stays in the trainer's metrics.
-            self.log_dict(
-                {f"train/{name}": value for name, value in in_force.items()},
-                on_step=True,
-                on_epoch=False,
-                batch_size=x.shape[0],
-            )
-        return losses
+        return q, self.decoder(q.rsample())
+
+    def _values_in_force(self, values, step):
+        in_force = super()._values_in_force(values, step)
+        in_force.pop("beta", None)
+        in_force["temperature"] = self.temperature_at(step)
+        return in_force
+
+    def _kl_divergence(self, q):
+        return self.criterion.kl_normal_loss(q.continuous) + self.criterion.kl_categorical_loss(q)
 
     def training_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the training losses of one batch.
@@ -433,7 +376,7 @@ class JointVAE(ClusterMixin, VAE):
             ``"loss"``, ``"rec_loss"``, ``"kl_loss"``,
             ``"continuous_kl_loss"`` and ``"discrete_kl_loss"``.
         """
-        return self._joint_losses(batch, "train")
+        return self._losses(batch, batch_idx, "train")
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.
@@ -457,7 +400,7 @@ class JointVAE(ClusterMixin, VAE):
         losses : dict
             As :meth:`training_step`.
         """
-        return self._joint_losses(batch, "val")
+        return self._losses(batch, batch_idx, "val")
 
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
@@ -547,74 +490,4 @@ class JointVAE(ClusterMixin, VAE):
                 uniform = torch.zeros(n_samples, n_categories, device=self.device)
                 parts.append(OneHotCategorical(logits=uniform).sample())
             return decoder_mean(self.decoder(torch.cat(parts, dim=1)))
-
-    def inverse_transform(self, X):
-        """Decode codes to the data space.
-
-        Parameters
-        ----------
-        X : array-like or torch.Tensor, shape (n_samples, latent_dim + sum(categorical_dims))
-            Codes as ``transform`` returns them: continuous latents followed
-            by class probabilities (or one-hot vectors).
-
-        Returns
-        -------
-        X_original : numpy.ndarray or torch.Tensor, shape (n_samples, ...)
-            Decoder means: a NumPy array for array-like input, a CPU tensor
-            for a tensor.
-        """
-        check_is_fitted(self)
-        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
-        Z = check_array(values, dtype="float32", input_name="X")
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"X has {Z.shape[1]} columns, but JointVAE codes have "
-                f"latent_dim + sum(categorical_dims) = {self._n_features_out}; "
-                "pass codes from transform."
-            )
-
-        def decode(batch, batch_idx):
-            return decoder_mean(self.decoder(batch))
-
-        decoded = self._predict(torch.from_numpy(Z), decode)
-        return decoded.numpy() if returns_numpy(X) else decoded
-
-    def score(self, X, y=None):
-        """Mean evidence lower bound (ELBO) per sample of the relaxed model.
-
-        For each sample, one posterior draw (seeded with ``random_state``;
-        the categoricals relaxed at the temperature of the last training
-        step) estimates ``log p(x|z, c) - KL(q(z|x) || N(0, I)) - KL(q(c|x) ||
-        U)``, the log-likelihood with its constants as in :meth:`VAE.score`.
-
-        Parameters
-        ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
-        y : None
-            Ignored.
-
-        Returns
-        -------
-        score : float
-            Mean ELBO per sample, in nats; higher is better.
-        """
-        check_is_fitted(self)
-        X = check_input(self, X, reset=False)
-
-        def negative_elbo_sums(batch, batch_idx):
-            x = batch_input(batch)
-            q = self.encode(x)
-            p = self.decoder(q.rsample())
-            constant = NLL_CONSTANTS[likelihood_name(p, self.default_dist)]
-            per_sample = (
-                self.criterion.reconstruction_loss(p, x)
-                + self.criterion.kl_normal_loss(q.continuous)
-                + self.criterion.kl_categorical_loss(q)
-                + constant * x[0].numel()
-            )
-            return torch.stack([per_sample * len(x), per_sample.new_tensor(len(x))])[None]
-
-        sums = self._predict(X, negative_elbo_sums).sum(dim=0)
-        return -float(sums[0] / sums[1])
 

@@ -74,8 +74,10 @@ class VAE(TransformerMixin, BaseEstimator):
         Number of features the encoder returns per sample.
     latent_dim : int
         Number of latent dimensions.
-    beta : float, default=1.0
-        Weight of the KL divergence (beta-VAE).
+    beta : float or callable, default=1.0
+        Weight of the KL divergence (beta-VAE), or a schedule ``step ->
+        weight`` such as :class:`nidl.losses.LinearWarmup`, evaluated at the
+        optimiser step.
     default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
         Decoder likelihood when the decoder returns a tensor: squared error
         for ``"normal"``, absolute error for ``"laplace"``, binary
@@ -228,7 +230,14 @@ class VAE(TransformerMixin, BaseEstimator):
                         f"encoder_out_dim={features[0].numel()} (and flatten the "
                         "encoder output if it has more than one axis)."
                     )
-                mean = decoder_mean(self.decoder(self.fc_mu(features)))
+                code = self.encode(x).mean
+                try:
+                    mean = decoder_mean(self.decoder(code))
+                except RuntimeError as error:
+                    raise ValueError(
+                        f"the decoder failed on latent codes of {code.shape[1]} "
+                        f"values ({error}); make it take {code.shape[1]} inputs."
+                    ) from error
         finally:
             self.train(was_training)
         if mean.shape[1:] != x.shape[1:]:
@@ -303,8 +312,8 @@ class VAE(TransformerMixin, BaseEstimator):
         features = self.encoder(x)
         return self.fc_mu(features), self.fc_logvar(features)
 
-    def _losses(self, batch, batch_idx, stage):
-        x = batch_input(batch)
+    def _forward_for_loss(self, x, stage):
+        """Posterior ``q(z|x)`` and decoder output for a training or validation batch."""
         encode, decode = self._posterior_parameters, self.decoder
         if self._engine_option("compile") and stage == "train":
             # Compiled on first use in the process that trains (spawned
@@ -318,7 +327,23 @@ class VAE(TransformerMixin, BaseEstimator):
         # generator, so that compiled and eager training draw the same samples.
         std = torch.exp(0.5 * logvar)
         p = decode(mu + std * torch.randn_like(mu))
-        q = Normal(mu, std, validate_args=False)
+        return Normal(mu, std, validate_args=False), p
+
+    def _values_in_force(self, values, step):
+        """Weights and targets of the loss at ``step`` (beta, capacities, ...)."""
+        in_force = {
+            name: value
+            for name, value in values.items()
+            if name != "loss" and not name.endswith("_loss")
+        }
+        beta = getattr(self.criterion, "beta", None)
+        if beta is not None and "beta" not in in_force:
+            in_force["beta"] = float(value_at(beta, step, "beta"))
+        return in_force
+
+    def _losses(self, batch, batch_idx, stage):
+        x = batch_input(batch)
+        q, p = self._forward_for_loss(x, stage)
         if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
             # Under mixed precision the likelihood is computed in the data's
             # precision (binary cross-entropy is not safe in half precision).
@@ -343,11 +368,8 @@ class VAE(TransformerMixin, BaseEstimator):
                 sync_dist=True,
             )
             return losses
-        in_force = {name: value for name, value in values.items() if name not in losses}
-        beta = getattr(self.criterion, "beta", None)
-        if beta is not None and "beta" not in in_force:
-            in_force["beta"] = float(value_at(beta, step, "beta"))
-        if callable(beta) or set(in_force) - {"beta"}:
+        in_force = self._values_in_force(values, step)
+        if callable(getattr(self.criterion, "beta", None)) or set(in_force) - {"beta"}:
             # Values that change during training are logged at every step;
             # the value at the last step of an epoch stays in the metrics.
             self.log_dict(
@@ -453,10 +475,11 @@ class VAE(TransformerMixin, BaseEstimator):
         check_is_fitted(self)
         values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
         Z = check_array(values, dtype="float32", input_name="X")
-        if Z.shape[1] != self.latent_dim:
+        if Z.shape[1] != self._n_features_out:
             raise ValueError(
-                f"X has {Z.shape[1]} latent dimensions, but {type(self).__name__} "
-                f"has latent_dim={self.latent_dim}; pass codes from transform."
+                f"X has {Z.shape[1]} columns, but {type(self).__name__} codes have "
+                f"{self._n_features_out} (latent_dim={self.latent_dim}); pass codes "
+                "from transform."
             )
 
         def decode(batch, batch_idx):
@@ -464,6 +487,20 @@ class VAE(TransformerMixin, BaseEstimator):
 
         decoded = self._predict(torch.from_numpy(Z), decode)
         return decoded.numpy() if returns_numpy(X) else decoded
+
+    def _kl_divergence(self, q):
+        """KL divergence of the posterior from the prior, averaged over the batch."""
+        return self.criterion.kl_normal_loss(q)
+
+    def _negative_elbo(self, x):
+        """Negative ELBO (beta = 1, with likelihood constants), batch average."""
+        q = self.encode(x)
+        p = self.decoder(q.rsample())
+        nll = self.criterion.reconstruction_loss(p, x)
+        if not getattr(self.criterion, "exact_likelihood", False):
+            constant = NLL_CONSTANTS[likelihood_name(p, self.default_dist)]
+            nll = nll + constant * x[0].numel()
+        return nll + self._kl_divergence(q)
 
     def score(self, X, y=None):
         """Mean evidence lower bound (ELBO) per sample; higher is better.
@@ -492,14 +529,7 @@ class VAE(TransformerMixin, BaseEstimator):
 
         def negative_elbo_sums(batch, batch_idx):
             x = batch_input(batch)
-            q = self.encode(x)
-            p = self.decoder(q.rsample())
-            constant = NLL_CONSTANTS[likelihood_name(p, self.default_dist)]
-            per_sample = (
-                self.criterion.reconstruction_loss(p, x)
-                + self.criterion.kl_normal_loss(q)
-                + constant * x[0].numel()
-            )
+            per_sample = self._negative_elbo(x)
             return torch.stack([per_sample * len(x), per_sample.new_tensor(len(x))])[None]
 
         sums = self._predict(X, negative_elbo_sums).sum(dim=0)
