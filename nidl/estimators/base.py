@@ -18,7 +18,7 @@ import sklearn.base
 import torch
 from lightning_fabric.utilities.apply_func import move_data_to_device
 from pytorch_lightning.callbacks import ModelCheckpoint
-from sklearn.utils import check_scalar
+from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, make_loader, returns_numpy
@@ -339,9 +339,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         with self._unchanged_on_failure():
             self._check_params()
             X = check_input(self, X, reset=True)
+            y = self._check_targets(X, y)
             if val_dataloader is not None:
                 val_dataloader = check_input(self, val_dataloader, reset=False)
-            train_loader = make_loader(X, batch_size=self.batch_size, shuffle=True)
+            train_loader = make_loader(X, y, batch_size=self.batch_size, shuffle=True)
             val_loader = (
                 None
                 if val_dataloader is None
@@ -358,6 +359,31 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             self.n_epochs_, self.n_steps_ = self._training_counts
             self._fit_device = str(trainer.strategy.root_device)
         return self
+
+    def _check_targets(self, X, y):
+        """Targets of a supervised estimator as a tensor; None otherwise.
+
+        Unsupervised estimators ignore ``y``, as scikit-learn passes it;
+        supervised ones (regressors, classifiers) need it with array and
+        tensor input, and find it in the batches of a Dataset or DataLoader.
+        """
+        if not self.__sklearn_tags__().target_tags.required:
+            return None
+        if not isinstance(X, torch.Tensor):
+            return None
+        if y is None:
+            raise ValueError(
+                f"{type(self).__name__} requires y with array or tensor input; "
+                "pass fit(X, y), or batches of (x, y) in a Dataset or DataLoader."
+            )
+        values = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+        y = check_array(values, ensure_2d=False, dtype="numeric", input_name="y")
+        if len(y) != len(X):
+            raise ValueError(
+                f"X has {len(X)} samples but y has {len(y)}; pass one target per sample."
+            )
+        y = torch.from_numpy(np.ascontiguousarray(y))
+        return y.float() if y.is_floating_point() else y
 
     @contextmanager
     def _unchanged_on_failure(self):
@@ -714,7 +740,37 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
     ``transform`` returns one row per input sample, in input order: a NumPy
     array for array input, a CPU tensor for tensor, Dataset and DataLoader
     input. ``get_feature_names_out`` names the outputs after the class
-    (``vae0``, ``vae1``, ...).
+    (``vae0``, ``vae1``, ...); the subclass says how many through
+    ``_n_features_out``.
+
+    Examples
+    --------
+    A transformer that learns a linear projection by reconstruction:
+
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, TransformerMixin
+    >>> class LinearAutoencoder(TransformerMixin, BaseEstimator):
+    ...     def __init__(self, n_components=2, random_state=None, batch_size=32, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.n_components = n_components
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     _n_features_out = property(lambda self: self.n_components)
+    ...     def _build_modules(self):
+    ...         self.down = nn.Linear(self.n_features_in_, self.n_components)
+    ...         self.up = nn.Linear(self.n_components, self.n_features_in_)
+    ...     def training_step(self, batch, batch_idx):
+    ...         return nn.functional.mse_loss(self.up(self.down(batch)), batch)
+    ...     def transform_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.down(batch)
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=1e-2)
+    >>> X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    >>> model = LinearAutoencoder(random_state=0, max_epochs=2, enable_progress_bar=False)
+    >>> model.fit(X).transform(X).shape
+    (64, 2)
+    >>> model.get_feature_names_out()
+    array(['linearautoencoder0', 'linearautoencoder1'], dtype=object)
     """
 
     def __sklearn_tags__(self):
@@ -761,12 +817,86 @@ class _PredictMixin:
 
 
 class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
-    """Mixin for nidl regressors: ``predict`` through ``predict_step``, R^2 score."""
+    """Mixin for nidl regressors: ``predict`` through ``predict_step``, R^2 score.
+
+    ``fit(X, y)`` trains on ``(x, y)`` batches (array and tensor input) or
+    on the batches of a Dataset or DataLoader.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, RegressorMixin
+    >>> class LinearRegressor(RegressorMixin, BaseEstimator):
+    ...     def __init__(self, random_state=None, batch_size=16, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     def _build_modules(self):
+    ...         self.linear = nn.Linear(self.n_features_in_, 1)
+    ...     def training_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         return nn.functional.mse_loss(self.linear(x)[:, 0], y)
+    ...     def predict_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.linear(batch)[:, 0]
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=0.1)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(128, 3)).astype(np.float32)
+    >>> y = X @ np.array([1.0, -2.0, 0.5]) + 0.5
+    >>> model = LinearRegressor(random_state=0, max_epochs=40, enable_progress_bar=False)
+    >>> bool(model.fit(X, y).score(X, y) > 0.95)
+    True
+    """
 
 
 class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
-    """Mixin for nidl classifiers: ``predict`` through ``predict_step``, accuracy score."""
+    """Mixin for nidl classifiers: ``predict`` through ``predict_step``, accuracy score.
+
+    ``fit(X, y)`` trains on ``(x, y)`` batches (array and tensor input) or
+    on the batches of a Dataset or DataLoader; ``predict_step`` returns
+    class labels.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, ClassifierMixin
+    >>> class LogisticClassifier(ClassifierMixin, BaseEstimator):
+    ...     def __init__(self, n_classes=2, random_state=None, batch_size=16, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.n_classes = n_classes
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     def _build_modules(self):
+    ...         self.linear = nn.Linear(self.n_features_in_, self.n_classes)
+    ...     def training_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         return nn.functional.cross_entropy(self.linear(x), y)
+    ...     def predict_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.linear(batch).argmax(dim=1)
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=0.1)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(128, 2)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> model = LogisticClassifier(random_state=0, max_epochs=10, enable_progress_bar=False)
+    >>> bool(model.fit(X, y).score(X, y) > 0.9)
+    True
+    """
 
 
 class ClusterMixin(_PredictMixin, sklearn.base.ClusterMixin):
-    """Mixin for nidl clusterers: ``predict`` through ``predict_step``."""
+    """Mixin for nidl clusterers: ``predict`` through ``predict_step``.
+
+    Clustering is unsupervised: ``y`` is ignored. ``fit_predict`` fits and
+    returns the cluster of each training sample.
+
+    Examples
+    --------
+    :class:`nidl.estimators.autoencoders.JointVAE` is a clusterer: its
+    ``predict`` gives the most likely category of each sample.
+
+    >>> from nidl.estimators import ClusterMixin
+    >>> from nidl.estimators.autoencoders import JointVAE
+    >>> issubclass(JointVAE, ClusterMixin)
+    True
+    """

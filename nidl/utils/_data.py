@@ -52,12 +52,19 @@ def returns_numpy(X):
     Tensors, Datasets and DataLoaders give CPU tensors; anything else (NumPy
     arrays, lists, data frames) gives NumPy arrays, as the next step of a
     scikit-learn pipeline expects.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from nidl.utils import returns_numpy
+    >>> returns_numpy(np.zeros((2, 3))), returns_numpy(torch.zeros(2, 3))
+    (True, False)
     """
     return not isinstance(X, (torch.Tensor, Dataset, DataLoader))
 
 
 class TensorBatches(Dataset):
-    """Samples of one tensor, fetched a whole batch at a time.
+    """Samples of one or more tensors, fetched a whole batch at a time.
 
     A ``DataLoader`` calls ``__getitems__`` with a batch's indices; a run of
     consecutive indices (sequential loading) is served as a slice, a view
@@ -67,24 +74,39 @@ class TensorBatches(Dataset):
 
     Parameters
     ----------
-    tensor : torch.Tensor, shape (n_samples, ...)
-        The samples.
+    *tensors : torch.Tensor, shape (n_samples, ...)
+        The samples; with more than one tensor (inputs and targets), a batch
+        is a tuple with one entry per tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.utils._data import TensorBatches
+    >>> batches = TensorBatches(torch.arange(10.0))
+    >>> batches.__getitems__([2, 3, 4])
+    tensor([2., 3., 4.])
+    >>> TensorBatches(torch.zeros(4, 2), torch.arange(4)).__getitems__([3, 0])[1]
+    tensor([3, 0])
     """
 
-    def __init__(self, tensor):
-        self.tensor = tensor
+    def __init__(self, *tensors):
+        self.tensors = tensors
 
     def __len__(self):
-        return len(self.tensor)
+        return len(self.tensors[0])
+
+    def _take(self, index):
+        taken = tuple(tensor[index] for tensor in self.tensors)
+        return taken if len(taken) > 1 else taken[0]
 
     def __getitem__(self, index):
-        return self.tensor[index]
+        return self._take(index)
 
     def __getitems__(self, indices):
         start, stop = indices[0], indices[-1] + 1
         if stop - start == len(indices) and list(indices) == list(range(start, stop)):
-            return self.tensor[start:stop]
-        return self.tensor[torch.as_tensor(indices)]
+            return self._take(slice(start, stop))
+        return self._take(torch.as_tensor(indices))
 
 
 def _identity(batch):
@@ -92,7 +114,7 @@ def _identity(batch):
     return batch
 
 
-def make_loader(X, *, batch_size, shuffle=False):
+def make_loader(X, y=None, *, batch_size, shuffle=False):
     """Return a loader over ``X``.
 
     Parameters
@@ -100,6 +122,8 @@ def make_loader(X, *, batch_size, shuffle=False):
     X : DataLoader, Dataset or torch.Tensor
         A ``DataLoader`` is returned as it is; a ``Dataset`` is wrapped in a
         loader; a tensor is served in slices (see :class:`TensorBatches`).
+    y : torch.Tensor, default=None
+        Targets of a tensor ``X``; batches are then ``(x, y)`` tuples.
     batch_size : int
         Batch size of the loaders made here.
     shuffle : bool, default=False
@@ -108,13 +132,22 @@ def make_loader(X, *, batch_size, shuffle=False):
     Returns
     -------
     loader : torch.utils.data.DataLoader
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.utils import make_loader
+    >>> loader = make_loader(torch.zeros(10, 3), batch_size=4)
+    >>> [tuple(batch.shape) for batch in loader]
+    [(4, 3), (4, 3), (2, 3)]
     """
     if is_loader(X):
         return X
     if is_dataset(X):
         return DataLoader(X, batch_size=batch_size, shuffle=shuffle)
+    tensors = (X,) if y is None else (X, y)
     return DataLoader(
-        TensorBatches(X), batch_size=batch_size, shuffle=shuffle, collate_fn=_identity
+        TensorBatches(*tensors), batch_size=batch_size, shuffle=shuffle, collate_fn=_identity
     )
 
 

@@ -32,6 +32,21 @@ def check_input(estimator, X, *, reset):
     X : torch.Tensor, Dataset or DataLoader
         Arrays and tensors as one contiguous float32 CPU tensor; datasets and
         loaders as they were given.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.base import BaseEstimator
+    >>> from nidl.utils import check_input
+    >>> estimator = BaseEstimator()
+    >>> check_input(estimator, np.ones((5, 3)), reset=True).dtype
+    torch.float32
+    >>> estimator.n_features_in_, estimator.sample_shape_
+    (3, (3,))
+    >>> check_input(estimator, np.ones((2, 4)), reset=False)
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 4 features, but BaseEstimator is expecting 3 features as input.
     """
     data_object = is_loader(X) or is_dataset(X)
     sample = first_input(X) if data_object else X
