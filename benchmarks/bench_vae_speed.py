@@ -120,7 +120,7 @@ class Sizes:
     conv_samples: int = 96
     conv_epochs: int = 3
     volume_shape: tuple = (48, 56, 48)
-    repeats: int = 3
+    repeats: int = 5
     transform_repeats: int = 3
 
 
