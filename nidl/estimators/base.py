@@ -48,6 +48,9 @@ _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabri
 #: CPU and CUDA devices, where it is faster for 3-D convolutions).
 ENGINE_OPTIONS = {"compile": False, "channels_last": "auto"}
 
+# Attributes set at every training step that only ever hold plain values.
+_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_batch_start_step"})
+
 #: Bytes of input per inference batch for arrays and tensors: inference keeps
 #: no activations for a backward pass, so batches can be larger than in training.
 _INFERENCE_BATCH_BYTES = 16 * 2**20
@@ -185,6 +188,15 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
     def __init__(self, **trainer_kwargs):
         pl.LightningModule.__init__(self)
         self._trainer_kwargs = dict(trainer_kwargs)
+
+    def __setattr__(self, name, value):
+        # Lightning sets the name of the running hook twice per hook, a dozen
+        # hooks per step; the bookkeeping of torch.nn.Module.__setattr__
+        # (parameters, buffers, submodules) is not needed for a string.
+        if name in _PLAIN_ATTRIBUTES:
+            self.__dict__[name] = value
+        else:
+            super().__setattr__(name, value)
 
     # ------------------------------------------------------------------
     # scikit-learn protocol
@@ -521,22 +533,33 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         prefix : str, default="train"
             Prefix of the logged names.
         """
-        sums = self.__dict__.setdefault("_epoch_sums", {})
-        for name, value in terms.items():
-            weighted = torch.as_tensor(value).detach() * batch_size
-            sums[name] = sums[name] + weighted if name in sums else weighted
-        self._epoch_samples = getattr(self, "_epoch_samples", 0) + batch_size
-        self._epoch_prefix = prefix
+        # One stacked tensor per step, not one per term: this runs every step.
+        values = [
+            value.detach() if isinstance(value, torch.Tensor) else value
+            for value in terms.values()
+        ]
+        device = next((v.device for v in values if isinstance(v, torch.Tensor)), None)
+        step_sums = torch.stack(
+            [torch.as_tensor(value, dtype=torch.float32, device=device) for value in values]
+        ) * batch_size
+        names, sums, n_samples = self.__dict__.get("_epoch_sums", (None, 0, 0))
+        if names is not None and names != tuple(terms):
+            raise ValueError(
+                f"log_epoch_means got the terms {tuple(terms)} after {names} in the "
+                "same epoch; log the same terms at every step."
+            )
+        self.__dict__["_epoch_sums"] = (tuple(terms), sums + step_sums, n_samples + batch_size)
+        self.__dict__["_epoch_prefix"] = prefix
         if batch_idx + 1 == self.trainer.num_training_batches:
             self._log_accumulated_means()
 
     def _log_accumulated_means(self):
-        sums = self.__dict__.pop("_epoch_sums", {})
-        n_samples = self.__dict__.pop("_epoch_samples", 0)
+        names, sums, n_samples = self.__dict__.pop("_epoch_sums", (None, 0, 0))
         prefix = self.__dict__.pop("_epoch_prefix", "train")
-        if sums:
+        if names:
+            means = sums / n_samples
             self.log_dict(
-                {f"{prefix}/{name}": total / n_samples for name, total in sums.items()},
+                {f"{prefix}/{name}": mean for name, mean in zip(names, means)},
                 on_step=False,
                 on_epoch=True,
                 batch_size=n_samples,
@@ -578,9 +601,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
     def on_train_batch_end(self, outputs, batch, batch_idx):
         """Stop training with an error when a loss term is not finite.
 
-        On the CPU every step is checked; on an accelerator the check would
-        wait for the device, so the first failing step is recorded on the
-        device and looked at every 100 steps and at the end of the epoch.
+        On the CPU every step is checked, which costs nothing; on an
+        accelerator the check would wait for the device, so the first
+        failing step is recorded on the device and looked at every 100 steps
+        and at the end of the epoch.
         """
         if not isinstance(outputs, dict):
             return
@@ -592,23 +616,30 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         if not terms:
             return
         finite = torch.isfinite(torch.stack(list(terms.values())))
+        if finite.device.type == "cpu":
+            if not finite.all():
+                self.__dict__["_first_failure"] = torch.tensor(
+                    [self.current_epoch, batch_idx, self._batch_start_step, *(~finite).tolist()]
+                )
+                self._raise_if_not_finite(list(terms))
+            return
         position = torch.tensor(
             [self.current_epoch, batch_idx, self._batch_start_step], device=finite.device
         )
-        failure = getattr(self, "_first_failure", None)
+        failure = self.__dict__.get("_first_failure")
         if failure is None:
             failure = torch.full((3 + len(terms),), -1, device=finite.device)
         record = torch.cat([position, (~finite).long()])
-        failure = torch.where((failure[0] < 0) & ~finite.all(), record, failure)
-        self._first_failure = failure
-        last = batch_idx + 1 == self.trainer.num_training_batches
-        if finite.device.type == "cpu" or last or batch_idx % 100 == 0:
+        self.__dict__["_first_failure"] = torch.where(
+            (failure[0] < 0) & ~finite.all(), record, failure
+        )
+        if batch_idx + 1 == self.trainer.num_training_batches or batch_idx % 100 == 0:
             self._raise_if_not_finite(list(terms))
 
     def _raise_if_not_finite(self, names):
         failure = self.__dict__.pop("_first_failure", None)
         if failure is None or failure[0] < 0:
-            self._first_failure = failure
+            self.__dict__["_first_failure"] = failure
             return
         epoch, batch_idx, step, *bad = failure.tolist()
         name = names[bad.index(1)]
