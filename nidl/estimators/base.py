@@ -22,7 +22,7 @@ from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, make_loader, returns_numpy
-from ..utils._data import first_input, is_dataset, is_loader
+from ..utils._data import first_input, is_dataset, is_loader, iterate_batches
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
 TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
@@ -51,9 +51,6 @@ ENGINE_OPTIONS = {"compile": False, "channels_last": "auto"}
 # Attributes set at every training step that only ever hold plain values.
 _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_batch_start_step"})
 
-#: Bytes of input per inference batch for arrays and tensors: inference keeps
-#: no activations for a backward pass, so batches can be larger than in training.
-_INFERENCE_BATCH_BYTES = 16 * 2**20
 
 
 @contextmanager
@@ -84,9 +81,15 @@ def seeded(seed):
     if seed is None:
         yield
         return
-    cuda_devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    cuda = torch.cuda.is_available()
+    cuda_devices = list(range(torch.cuda.device_count())) if cuda else []
     with torch.random.fork_rng(devices=cuda_devices):
-        torch.manual_seed(seed)
+        # The generators of the devices in use, not torch.manual_seed: that
+        # also queues seeds for every other backend, at a cost per call that
+        # shows in a fast transform.
+        torch.default_generator.manual_seed(seed)
+        if cuda:
+            torch.cuda.manual_seed_all(seed)
         yield
 
 
@@ -734,27 +737,27 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         ``random_state``, and returns the outputs concatenated on the CPU, one
         row per sample, in the loader's order.
         """
-        batch_size = self.batch_size
-        if isinstance(X, torch.Tensor) and len(X):
-            batch_size = max(batch_size, _INFERENCE_BATCH_BYTES // X[0].nbytes)
-        loader = make_loader(X, batch_size=batch_size)
         device = self._inference_device()
         memory_format = self._memory_format(device)
         previous_device, was_training = self.device, self.training
-        self.to(device)
+        if device != previous_device:
+            self.to(device)
         if memory_format is not None:
             self.to(memory_format=memory_format)
         self.eval()
         outputs = []
         try:
             with seeded(self.random_state), torch.inference_mode():
-                for batch_idx, batch in enumerate(loader):
-                    batch = move_data_to_device(batch, device)
+                batches = iterate_batches(X, batch_size=self.batch_size)
+                for batch_idx, batch in enumerate(batches):
+                    if device.type != "cpu":
+                        batch = move_data_to_device(batch, device)
                     batch = self._format_batch(batch, memory_format)
                     outputs.append(step(batch, batch_idx).cpu())
         finally:
             self.train(was_training)
-            self.to(previous_device)
+            if device != previous_device:
+                self.to(previous_device)
         # Concatenating outside inference mode gives an ordinary tensor.
         return torch.cat(outputs)
 

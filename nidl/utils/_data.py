@@ -151,6 +151,24 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     )
 
 
+def iterate_batches(X, *, batch_size):
+    """Batches of ``X`` in order, for inference.
+
+    A tensor is cut into consecutive slices (views, no copy, no loader);
+    anything else goes through :func:`make_loader` without shuffling.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.utils._data import iterate_batches
+    >>> [len(batch) for batch in iterate_batches(torch.zeros(5, 2), batch_size=2)]
+    [2, 2, 1]
+    """
+    if isinstance(X, torch.Tensor):
+        return (X[start : start + batch_size] for start in range(0, len(X), batch_size))
+    return iter(make_loader(X, batch_size=batch_size))
+
+
 def first_input(X):
     """Input tensor of the first sample(s) of a Dataset or DataLoader.
 

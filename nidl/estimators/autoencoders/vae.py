@@ -446,8 +446,10 @@ class VAE(TransformerMixin, BaseEstimator):
             Samples of ``q(z|x)``, or its means if ``stochastic_transform``
             is False.
         """
-        q = self.encode(batch_input(batch))
-        return q.rsample() if self.stochastic_transform else q.loc
+        mu, logvar = self._posterior_parameters(batch_input(batch))
+        if not self.stochastic_transform:
+            return mu
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def configure_optimizers(self):
         """AdamW over all parameters with ``lr`` and ``weight_decay``."""
