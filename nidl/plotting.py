@@ -12,6 +12,14 @@ import numpy as np
 from sklearn.utils import check_array, check_scalar
 
 
+__all__ = [
+    "latent_traversals",
+    "plot_latent_scatter",
+    "plot_latent_traversals",
+    "plot_reconstructions",
+]
+
+
 def _pyplot():
     try:
         import matplotlib.pyplot as plt
