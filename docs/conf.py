@@ -12,6 +12,7 @@ public package of nidl (see ``write_api_pages``), so a name added to an
 import importlib
 import inspect
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -156,6 +157,20 @@ def _module_assigning(package, name):
     return package.__name__
 
 
+_PARAMETER_LINE = re.compile(r"^(\s*[*\w][\w, *]* : )(.*)$")
+
+
+def escape_stars_in_types(app, what, name, obj, options, lines):
+    """Escape ``*`` in numpydoc type specifications such as
+    ``shape (n_samples, *sample_shape)``: numpydoc sets the type in italics,
+    where a bare star would open an emphasis that never closes."""
+    for index, line in enumerate(lines):
+        match = _PARAMETER_LINE.match(line)
+        if match and "*" in match.group(2):
+            escaped = re.sub(r"(?<!\\)\*", r"\\*", match.group(2))
+            lines[index] = match.group(1) + escaped
+
+
 def drop_type_docstrings(app, what, name, obj, options, lines):
     """Leave out the docstring of a constant's type (``tuple``, ``dict``...)."""
     if what == "data" and lines and inspect.getdoc(type(obj)):
@@ -275,4 +290,6 @@ html_show_sourcelink = True
 def setup(app):
     app.connect("autodoc-skip-member", skip_foreign_members)
     app.connect("autodoc-process-docstring", drop_type_docstrings)
+    # Before numpydoc (priority 500) turns the sections into reST.
+    app.connect("autodoc-process-docstring", escape_stars_in_types, priority=400)
     app.connect("build-finished", check_every_example_has_a_figure)
