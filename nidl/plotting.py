@@ -80,7 +80,7 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
 
     Returns
     -------
-    decoded : numpy.ndarray, shape (len(dims), n_steps, *sample_shape)
+    decoded : numpy.ndarray, shape (len(dims), n_steps) + sample_shape
         Decoded samples, one row per dimension.
 
     Examples
