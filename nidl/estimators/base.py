@@ -44,8 +44,8 @@ _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabri
 #: nidl's own speed options, passed (and cloned, and set) like Trainer
 #: options, with their defaults: ``compile`` compiles the training forward
 #: pass with ``torch.compile``; ``channels_last`` stores volumes (5-D batches)
-#: and the model in the ``channels_last_3d`` memory format ("auto": on the
-#: CPU and CUDA devices, where it is faster for 3-D convolutions).
+#: and the model in the ``channels_last_3d`` memory format ("auto": training
+#: on CPU and CUDA devices; True: inference too).
 ENGINE_OPTIONS = {"compile": False, "channels_last": "auto"}
 
 # Attributes set at every training step that only ever hold plain values.
@@ -469,13 +469,21 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         """Value of one of nidl's speed options (see ``ENGINE_OPTIONS``)."""
         return self._trainer_kwargs.get(name, ENGINE_OPTIONS[name])
 
-    def _memory_format(self, device):
-        """Memory format for batches and weights on ``device``, or None."""
+    def _memory_format(self, device, training=True):
+        """Memory format for batches and weights on ``device``, or None.
+
+        "auto" uses ``channels_last_3d`` for training volumes on CPU and CUDA
+        devices; inference stays in the default format, which measured
+        faster for a 3-D convolutional VAE on a 2-core CPU (see
+        ``benchmarks/``). True uses it for both.
+        """
         option = self._engine_option("channels_last")
         volumes = len(getattr(self, "sample_shape_", ())) == 4
         if not volumes or option is False:
             return None
-        if option == "auto" and torch.device(device).type not in ("cpu", "cuda"):
+        if option == "auto" and (
+            not training or torch.device(device).type not in ("cpu", "cuda")
+        ):
             return None
         return torch.channels_last_3d
 
@@ -578,6 +586,9 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             _silence_lightning()
 
     def on_train_end(self):
+        if self._memory_format(self.device) is not None:
+            # Weights go back to the default format, the one inference uses.
+            self.to(memory_format=torch.contiguous_format)
         # Recorded by the process that trains and carried back to the calling
         # process in the state dict (see get_extra_state), spawned or not.
         self._training_counts = (self.current_epoch, self.global_step)
@@ -738,7 +749,7 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         row per sample, in the loader's order.
         """
         device = self._inference_device()
-        memory_format = self._memory_format(device)
+        memory_format = self._memory_format(device, training=False)
         previous_device, was_training = self.device, self.training
         if device != previous_device:
             self.to(device)

@@ -103,10 +103,11 @@ class VAE(TransformerMixin, BaseEstimator):
         ``callbacks``, ``enable_progress_bar``, ...), and nidl's speed
         options: ``compile`` (default False) compiles the training forward
         pass with ``torch.compile`` (a one-off compilation cost, then faster
-        steps); ``channels_last`` (default "auto") stores volumes (inputs of
-        shape (n, channels, depth, height, width)) and the weights in the
-        ``channels_last_3d`` memory format on CPU and CUDA devices, where 3-D
-        convolutions run faster that way; False keeps the default format.
+        steps); ``channels_last`` (default "auto") trains on volumes (inputs
+        of shape (n, channels, depth, height, width)) with batches and
+        weights in the ``channels_last_3d`` memory format on CPU and CUDA
+        devices, and infers in the default format; True uses it for
+        inference too, False never.
 
     Attributes
     ----------
