@@ -11,7 +11,6 @@ import numbers
 import numpy as np
 from sklearn.utils import check_array, check_scalar
 
-
 __all__ = [
     "latent_traversals",
     "plot_latent_scatter",

@@ -5,4 +5,4 @@ from .capacity_beta_vae import CapacityBetaVAE
 from .joint_vae import JointVAE
 from .vae import VAE
 
-__all__ = ["BetaTCVAE", "CapacityBetaVAE", "JointVAE", "VAE"]
+__all__ = ["VAE", "BetaTCVAE", "CapacityBetaVAE", "JointVAE"]
