@@ -22,7 +22,8 @@ from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, make_loader, returns_numpy
-from ..utils._data import first_input, is_dataset, is_loader, iterate_batches
+from ..utils._data import is_dataset, is_loader, iterate_batches, n_samples
+from ..utils.validation import check_input_and_samples
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
 TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
@@ -311,6 +312,9 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
                     f"{name} must be a torch.nn.Module, got {type(module).__name__}."
                 )
 
+    def _check_data(self, X, val_dataloader):
+        """Check the checked training and validation data against the parameters."""
+
     def _build_modules(self):
         """Create the estimator's own layers from its parameters."""
 
@@ -350,13 +354,17 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             The fitted estimator.
         """
         if val_dataloader is None and (is_loader(y) or is_dataset(y)):
-            val_dataloader = y
+            val_dataloader, y = y, None
         with self._unchanged_on_failure():
             self._check_params()
-            X = check_input(self, X, reset=True)
+            X, samples = check_input_and_samples(self, X, reset=True)
             y = self._check_targets(X, y)
             if val_dataloader is not None:
                 val_dataloader = check_input(self, val_dataloader, reset=False)
+            # Known to _build_modules, for losses that need the training-set
+            # size; None for data of unknown length.
+            self._n_train_samples = n_samples(X)
+            self._check_data(X, val_dataloader)
             train_loader = make_loader(X, y, batch_size=self.batch_size, shuffle=True)
             val_loader = (
                 None
@@ -366,7 +374,7 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             # Lazy layers draw their initial weights on first use, in the check.
             with seeded(self.random_state):
                 self._reset_modules()
-                self._check_modules(self._first_samples(X))
+                self._check_modules(samples)
             trainer = self._make_trainer()
             self._training_counts = None
             with seeded(self.random_state), _quiet_lightning():
@@ -458,12 +466,6 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             if hasattr(self, attribute):
                 setattr(new, attribute, copy.deepcopy(getattr(self, attribute)))
         return new
-
-    @staticmethod
-    def _first_samples(X, n_samples=2):
-        """A few input samples as a float32 tensor, for checks before training."""
-        x = X[:n_samples] if isinstance(X, torch.Tensor) else first_input(X)[:n_samples]
-        return torch.as_tensor(x, dtype=torch.float32)
 
     def _engine_option(self, name):
         """Value of one of nidl's speed options (see ``ENGINE_OPTIONS``)."""
@@ -629,13 +631,14 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         }
         if not terms:
             return
+        names = list(terms)
         finite = torch.isfinite(torch.stack(list(terms.values())))
         if finite.device.type == "cpu":
             if not finite.all():
-                self.__dict__["_first_failure"] = torch.tensor(
-                    [self.current_epoch, batch_idx, self._batch_start_step, *(~finite).tolist()]
+                self._raise_not_finite(
+                    names, self.current_epoch, batch_idx, self._batch_start_step,
+                    (~finite).tolist(),
                 )
-                self._raise_if_not_finite(list(terms))
             return
         position = torch.tensor(
             [self.current_epoch, batch_idx, self._batch_start_step], device=finite.device
@@ -644,19 +647,19 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         if failure is None:
             failure = torch.full((3 + len(terms),), -1, device=finite.device)
         record = torch.cat([position, (~finite).long()])
-        self.__dict__["_first_failure"] = torch.where(
-            (failure[0] < 0) & ~finite.all(), record, failure
-        )
+        failure = torch.where((failure[0] < 0) & ~finite.all(), record, failure)
+        self.__dict__["_first_failure"] = failure
         if batch_idx + 1 == self.trainer.num_training_batches or batch_idx % 100 == 0:
-            self._raise_if_not_finite(list(terms))
+            epoch, failed_batch, step, *bad = failure.tolist()
+            if epoch >= 0:
+                self._raise_not_finite(names, epoch, failed_batch, step, bad)
 
-    def _raise_if_not_finite(self, names):
-        failure = self.__dict__.pop("_first_failure", None)
-        if failure is None or failure[0] < 0:
-            self.__dict__["_first_failure"] = failure
-            return
-        epoch, batch_idx, step, *bad = failure.tolist()
-        name = names[bad.index(1)]
+    def on_train_epoch_start(self):
+        self.__dict__.pop("_first_failure", None)
+
+    @staticmethod
+    def _raise_not_finite(names, epoch, batch_idx, step, bad):
+        name = names[[bool(flag) for flag in bad].index(True)]
         raise FloatingPointError(
             f"the training loss term {name!r} is not finite at step {step} "
             f"(epoch {epoch}, batch {batch_idx}); lower the learning rate, "

@@ -46,6 +46,24 @@ def is_dataset(X):
     return isinstance(X, Dataset)
 
 
+def n_samples(X):
+    """Number of samples in ``X``, or None for data of unknown length.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from nidl.utils._data import n_samples
+    >>> n_samples(DataLoader(TensorDataset(torch.zeros(10, 2)), batch_size=4))
+    10
+    """
+    data = X.dataset if is_loader(X) else X
+    try:
+        return len(data)
+    except TypeError:  # iterable datasets need not know their length
+        return None
+
+
 def returns_numpy(X):
     """Whether outputs for ``X`` are NumPy arrays (array-like input).
 

@@ -48,6 +48,22 @@ def check_input(estimator, X, *, reset):
     ...
     ValueError: X has 4 features, but BaseEstimator is expecting 3 features as input.
     """
+    return check_input_and_samples(estimator, X, reset=reset)[0]
+
+
+def check_input_and_samples(estimator, X, *, reset, n_samples=2):
+    """:func:`check_input`, also returning the first samples as a tensor.
+
+    ``fit`` checks its modules on a few samples before training; taking them
+    here reads the first batch of a ``DataLoader`` once, not twice.
+
+    Returns
+    -------
+    X : torch.Tensor, Dataset or DataLoader
+        As :func:`check_input` returns it.
+    samples : torch.Tensor, shape (min(n_samples, batch), ...)
+        The first samples, float32, on the CPU.
+    """
     data_object = is_loader(X) or is_dataset(X)
     sample = first_input(X) if data_object else X
     if isinstance(sample, torch.Tensor):
@@ -69,6 +85,5 @@ def check_input(estimator, X, *, reset):
             f"{type(estimator).__name__} was fitted on samples of shape "
             f"{estimator.sample_shape_}; pass data shaped like the training data."
         )
-    if data_object:
-        return X
-    return torch.from_numpy(np.ascontiguousarray(checked))
+    checked = torch.from_numpy(np.ascontiguousarray(checked))
+    return (X if data_object else checked), checked[:n_samples]

@@ -1,19 +1,9 @@
 """Beta-TCVAE: a VAE that penalises the total correlation of its code."""
 
-import numbers
 
 from ...losses import BetaTCVAELoss
-from ...utils._data import is_dataset, is_loader
+from ...utils._data import is_loader, n_samples
 from .vae import VAE
-
-
-def _n_samples(X):
-    """Number of samples in ``X``, or None if it cannot tell."""
-    data = X.dataset if is_loader(X) else X
-    try:
-        return len(data)
-    except TypeError:
-        return None
 
 
 def _check_no_single_sample_batch(X, batch_size, what):
@@ -22,15 +12,15 @@ def _check_no_single_sample_batch(X, batch_size, what):
         if X.batch_size is None or X.drop_last:
             return
         batch_size = X.batch_size
-    n_samples = _n_samples(X)
-    if n_samples is None or not isinstance(batch_size, numbers.Integral) or batch_size < 1:
+    size = n_samples(X)
+    if size is None:
         return
-    smallest = min(batch_size, n_samples % batch_size or batch_size)
+    smallest = min(batch_size, size % batch_size or batch_size)
     if smallest == 1:
         raise ValueError(
             f"BetaTCVAE estimates the total correlation within each batch and "
             f"needs at least 2 samples per batch, but the {what} data "
-            f"({n_samples} samples in batches of {batch_size}) gives a batch of "
+            f"({size} samples in batches of {batch_size}) gives a batch of "
             "one sample; choose a batch size that leaves no single sample over "
             f"(e.g. batch_size={batch_size + 1}) or drop the last batch "
             "(DataLoader(..., drop_last=True))."
@@ -171,46 +161,10 @@ class BetaTCVAE(VAE):
         self.gamma = gamma
         self.dataset_size = dataset_size
 
-    def fit(self, X, y=None, val_dataloader=None, ckpt_path=None):
-        """Train the estimator.
-
-        As :meth:`VAE.fit`; the number of training samples is recorded for
-        the total-correlation estimate unless ``dataset_size`` is set.
-
-        Parameters
-        ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Training data, of shape (n_samples, ...) for arrays and tensors.
-        y : None or DataLoader or Dataset, default=None
-            Ignored, or validation data given as a loader or dataset.
-        val_dataloader : DataLoader, Dataset, torch.Tensor or array-like, default=None
-            Validation data, evaluated at the end of each epoch.
-        ckpt_path : str, default=None
-            Checkpoint of an interrupted fit to resume from.
-
-        Returns
-        -------
-        self : BetaTCVAE
-            The fitted estimator.
-
-        Raises
-        ------
-        ValueError
-            If the training or validation data would give a batch of one
-            sample, or if the number of training samples cannot be told and
-            ``dataset_size`` is None.
-        """
-        validation = val_dataloader
-        if validation is None and (is_loader(y) or is_dataset(y)):
-            validation = y
+    def _check_data(self, X, val_dataloader):
         _check_no_single_sample_batch(X, self.batch_size, "training")
-        if validation is not None:
-            _check_no_single_sample_batch(validation, self.batch_size, "validation")
-        self._n_train_samples = _n_samples(X)
-        try:
-            return super().fit(X, y, val_dataloader=val_dataloader, ckpt_path=ckpt_path)
-        finally:
-            del self._n_train_samples
+        if val_dataloader is not None:
+            _check_no_single_sample_batch(val_dataloader, self.batch_size, "validation")
 
     def _make_criterion(self):
         dataset_size = self.dataset_size
