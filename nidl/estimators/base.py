@@ -49,6 +49,11 @@ _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabri
 #: on CPU and CUDA devices; True: inference too).
 ENGINE_OPTIONS = {"compile": False, "channels_last": "auto"}
 
+#: Smallest number of input values (sample size times batch size) per
+#: inference batch, about 16 MiB of float32: a few large batches cost far
+#: less than many training-sized ones, while a batch of volumes stays small.
+INFERENCE_BATCH_VALUES = 2**22
+
 # Attributes set at every training step that only ever hold plain values.
 _PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_batch_start_step"})
 
@@ -744,6 +749,16 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
             return fit_device
         return torch.device("cpu")
 
+    def _inference_batch_size(self):
+        """Batch size of inference on arrays, tensors and Datasets.
+
+        At least ``batch_size``, and large enough to hold
+        ``INFERENCE_BATCH_VALUES`` values of training-sized samples. A
+        DataLoader given by the user keeps its own batches.
+        """
+        sample_size = max(int(np.prod(getattr(self, "sample_shape_", ()))), 1)
+        return max(self.batch_size, INFERENCE_BATCH_VALUES // sample_size)
+
     def _predict(self, X, step):
         """Apply ``step(batch, batch_idx)`` to every batch of checked data ``X``.
 
@@ -762,7 +777,7 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         outputs = []
         try:
             with seeded(self.random_state), torch.inference_mode():
-                batches = iterate_batches(X, batch_size=self.batch_size)
+                batches = iterate_batches(X, batch_size=self._inference_batch_size())
                 for batch_idx, batch in enumerate(batches):
                     if device.type != "cpu":
                         batch = move_data_to_device(batch, device)

@@ -91,3 +91,57 @@ def test_bf16_mixed_precision_trains_on_cpu(dist, small_data):
     assert np.isfinite(float(vae.trainer.callback_metrics["train/loss"]))
     Z = vae.transform(X.astype(np.float32))
     assert Z.dtype == np.float32 and np.all(np.isfinite(Z))
+
+
+def test_fused_optimizer_takes_the_steps_of_the_reference_adamw(small_data):
+    vae = make_mlp_vae(max_epochs=1).fit(small_data)
+    optimizer = vae.configure_optimizers()
+    assert optimizer.defaults["fused"] is True
+    # The same steps with torch's reference loop over parameters.
+    reference = make_mlp_vae(max_epochs=1)
+    reference.configure_optimizers = lambda: torch.optim.AdamW(
+        reference.parameters(), lr=reference.lr, weight_decay=reference.weight_decay,
+        foreach=False,
+    )
+    reference.fit(small_data)
+    for fused, looped in zip(vae.parameters(), reference.parameters()):
+        torch.testing.assert_close(fused, looped, rtol=1e-5, atol=1e-6)
+
+
+class BatchCounter(nn.Module):
+    """Records the size of every batch that reaches it at inference."""
+
+    def __init__(self):
+        super().__init__()
+        self.sizes = []
+
+    def forward(self, x):
+        if not self.training:
+            self.sizes.append(len(x))
+        return x
+
+
+def test_inference_runs_in_large_batches_with_the_same_results(small_data):
+    X = np.tile(small_data, (50, 1))  # 2,000 samples, batch size 16
+    vae = make_mlp_vae(stochastic_transform=False).fit(small_data)
+    counter = BatchCounter()
+    vae.encoder.insert(0, counter)
+    Z = vae.transform(X)
+    # 8 values per sample: one batch holds them all.
+    assert counter.sizes == [2000]
+    by_training_batches = vae.transform(
+        torch.utils.data.DataLoader(torch.from_numpy(X), batch_size=vae.batch_size)
+    )
+    np.testing.assert_allclose(Z, by_training_batches.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_inference_batches_of_volumes_stay_within_the_budget(volumes):
+    from nidl.estimators.base import INFERENCE_BATCH_VALUES
+
+    vae = conv_vae().fit(volumes)
+    counter = BatchCounter()
+    vae.encoder.insert(0, counter)
+    vae.transform(np.concatenate([volumes] * 200))
+    sample_size = int(np.prod(SHAPE))
+    assert max(counter.sizes) == INFERENCE_BATCH_VALUES // sample_size
+    assert sum(counter.sizes) == 24 * 200
