@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 import torch
+from pytorch_lightning import Callback
 from torch import nn
 
 from nidl.estimators.autoencoders import VAE
@@ -145,3 +146,70 @@ def test_inference_batches_of_volumes_stay_within_the_budget(volumes):
     sample_size = int(np.prod(SHAPE))
     assert max(counter.sizes) == INFERENCE_BATCH_VALUES // sample_size
     assert sum(counter.sizes) == 24 * 200
+
+
+class OptimizationSpy(nn.Module):
+    """Records, at each training forward pass, whether Lightning steps the optimiser."""
+
+    def __init__(self, vae):
+        super().__init__()
+        self.vae = [vae]  # a list, so that the VAE is not a submodule
+        self.automatic = []
+
+    def forward(self, x):
+        if self.training:
+            self.automatic.append(self.vae[0].automatic_optimization)
+        return x
+
+
+def test_own_optimizer_step_matches_lightnings_loop(small_data):
+    own = make_mlp_vae()
+    spy = OptimizationSpy(own)
+    own.encoder.insert(0, spy)
+    own.fit(small_data)
+    assert spy.automatic == [False] * 6
+    # Clipping at a norm never reached: Lightning's loop, the same update.
+    lightning = make_mlp_vae(gradient_clip_val=1e9)
+    lightning.encoder.insert(0, OptimizationSpy(lightning))
+    lightning.fit(small_data)
+    assert lightning.encoder[0].automatic == [True] * 6
+    assert own.n_steps_ == lightning.n_steps_ == 6
+    for a, b in zip(own.parameters(), lightning.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+class GradientNorms(Callback):
+    """Records the norm of the gradients each optimiser step used."""
+
+    def __init__(self):
+        self.norms = []
+
+    def __deepcopy__(self, memo):
+        return self  # nidl trains with copies of the callbacks it is given
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        grads = [p.grad for p in pl_module.parameters() if p.grad is not None]
+        self.norms.append(float(torch.linalg.vector_norm(torch.cat([g.flatten() for g in grads]))))
+
+
+def test_trainer_gradient_options_still_work(small_data):
+    accumulated = make_mlp_vae(accumulate_grad_batches=3).fit(small_data)
+    assert accumulated.n_steps_ == 2  # 3 batches of 16 per epoch, 2 epochs
+    clipped, free = GradientNorms(), GradientNorms()
+    make_mlp_vae(gradient_clip_val=0.5, callbacks=[clipped]).fit(small_data)
+    make_mlp_vae(callbacks=[free]).fit(small_data)
+    assert min(free.norms) > 0.5
+    assert max(clipped.norms) == pytest.approx(0.5, rel=1e-4)
+
+
+def test_subclass_optimizers_and_schedulers_run_in_lightnings_loop(small_data):
+    class ScheduledVAE(VAE):
+        def configure_optimizers(self):
+            optimizer = torch.optim.SGD(self.parameters(), lr=0.1)
+            scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=1, gamma=0.5)
+            return [optimizer], [scheduler]
+
+    reference = make_mlp_vae()
+    vae = ScheduledVAE(**reference.get_params(deep=False)).fit(small_data)
+    assert vae.automatic_optimization
+    assert vae.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)

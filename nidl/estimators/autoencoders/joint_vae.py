@@ -376,7 +376,7 @@ class JointVAE(ClusterMixin, VAE):
             ``"loss"``, ``"rec_loss"``, ``"kl_loss"``,
             ``"continuous_kl_loss"`` and ``"discrete_kl_loss"``.
         """
-        return self._losses(batch, batch_idx, "train")
+        return super().training_step(batch, batch_idx, dataloader_idx)
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.

@@ -413,7 +413,42 @@ class VAE(TransformerMixin, BaseEstimator):
         losses : dict
             ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
         """
-        return self._losses(batch, batch_idx, "train")
+        losses = self._losses(batch, batch_idx, "train")
+        if not self.automatic_optimization:
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(losses["loss"])
+            optimizer.step()
+        return losses
+
+    @property
+    def automatic_optimization(self):
+        """Whether Lightning runs the optimiser step, or ``training_step`` does.
+
+        The VAE steps its optimiser itself, in the order Lightning would
+        (loss, ``zero_grad``, backward, step): Lightning's automatic loop
+        wraps every step in a closure and several more hooks, which cost a
+        tenth of a small model's step. Lightning's loop runs instead where
+        it does more: when the Trainer clips or accumulates gradients, when
+        a ``ModelCheckpoint`` saves every few steps, and for subclasses that
+        configure their own optimisers (and learning-rate schedulers).
+        """
+        trainer = self._trainer
+        if trainer is None or type(self).configure_optimizers is not VAE.configure_optimizers:
+            return True
+        return bool(
+            (trainer.gradient_clip_val or 0) > 0
+            or trainer.accumulate_grad_batches != 1
+            or any(
+                getattr(callback, "_every_n_train_steps", 0)
+                for callback in trainer.checkpoint_callbacks
+            )
+        )
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value):
+        # LightningModule's constructor sets it; the getter above decides.
+        self._automatic_optimization = value
 
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.
