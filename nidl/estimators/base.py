@@ -8,6 +8,7 @@ One object speaks two protocols: Lightning trains it (``training_step``,
 import copy
 import inspect
 import logging
+import math
 import numbers
 import warnings
 from contextlib import contextmanager
@@ -119,6 +120,28 @@ def _quiet_lightning():
     finally:
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+#: Steps whose terms ``log_epoch_means`` keeps before adding them to its sums.
+_STEPS_PER_SUM = 64
+
+
+def _add_steps_to_sums(epoch):
+    """Add the batch-size-weighted terms of the kept steps to the epoch's sums."""
+    steps, epoch["steps"] = epoch["steps"], []
+    if not steps:
+        return
+    rows, sizes = zip(*steps)
+    device = next((v.device for v in rows[0] if isinstance(v, torch.Tensor)), None)
+    columns = []
+    for column in zip(*rows):
+        if all(isinstance(value, torch.Tensor) for value in column):
+            columns.append(torch.stack(column).to(torch.float32))
+        else:
+            columns.append(torch.tensor([float(value) for value in column], device=device))
+    weights = torch.tensor(sizes, dtype=torch.float32, device=device)
+    epoch["sums"] = epoch["sums"] + (torch.stack(columns, dim=1) * weights[:, None]).sum(dim=0)
+    epoch["n_samples"] += sum(sizes)
 
 
 def _is_plain(value):
@@ -535,10 +558,10 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         """Accumulate a training step's scalar terms; log their epoch means.
 
         A call to ``self.log`` costs more than a whole step of a small model,
-        so the terms are summed on their device, weighted by the batch size,
-        and logged once per epoch as ``<prefix>/<name>``, at the epoch's last
-        batch, so that callbacks (early stopping, checkpoints) find them at
-        the end of the epoch. Use it from ``training_step``.
+        so the terms are kept on their device and logged once per epoch as
+        ``<prefix>/<name>``, means weighted by the batch sizes, at the
+        epoch's last batch, so that callbacks (early stopping, checkpoints)
+        find them at the end of the epoch. Use it from ``training_step``.
 
         Parameters
         ----------
@@ -551,38 +574,40 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         prefix : str, default="train"
             Prefix of the logged names.
         """
-        # One stacked tensor per step, not one per term: this runs every step.
-        values = [
-            value.detach() if isinstance(value, torch.Tensor) else value
-            for value in terms.values()
-        ]
-        device = next((v.device for v in values if isinstance(v, torch.Tensor)), None)
-        step_sums = torch.stack(
-            [torch.as_tensor(value, dtype=torch.float32, device=device) for value in values]
-        ) * batch_size
-        names, sums, n_samples = self.__dict__.get("_epoch_sums", (None, 0, 0))
-        if names is not None and names != tuple(terms):
+        names = tuple(terms)
+        epoch = self.__dict__.get("_epoch_terms")
+        if epoch is None:
+            epoch = {"names": names, "prefix": prefix, "steps": [], "sums": 0, "n_samples": 0}
+            self.__dict__["_epoch_terms"] = epoch
+        elif epoch["names"] != names:
             raise ValueError(
-                f"log_epoch_means got the terms {tuple(terms)} after {names} in the "
+                f"log_epoch_means got the terms {names} after {epoch['names']} in the "
                 "same epoch; log the same terms at every step."
             )
-        self.__dict__["_epoch_sums"] = (tuple(terms), sums + step_sums, n_samples + batch_size)
-        self.__dict__["_epoch_prefix"] = prefix
+        # A step only keeps references: the sums are formed every
+        # _STEPS_PER_SUM steps, a few operations for all of those steps.
+        epoch["steps"].append((
+            [value.detach() if isinstance(value, torch.Tensor) else value for value in terms.values()],
+            batch_size,
+        ))
+        if len(epoch["steps"]) == _STEPS_PER_SUM:
+            _add_steps_to_sums(epoch)
         if batch_idx + 1 == self.trainer.num_training_batches:
             self._log_accumulated_means()
 
     def _log_accumulated_means(self):
-        names, sums, n_samples = self.__dict__.pop("_epoch_sums", (None, 0, 0))
-        prefix = self.__dict__.pop("_epoch_prefix", "train")
-        if names:
-            means = sums / n_samples
-            self.log_dict(
-                {f"{prefix}/{name}": mean for name, mean in zip(names, means)},
-                on_step=False,
-                on_epoch=True,
-                batch_size=n_samples,
-                sync_dist=True,
-            )
+        epoch = self.__dict__.pop("_epoch_terms", None)
+        if epoch is None:
+            return
+        _add_steps_to_sums(epoch)
+        means = epoch["sums"] / epoch["n_samples"]
+        self.log_dict(
+            {f"{epoch['prefix']}/{name}": mean for name, mean in zip(epoch["names"], means)},
+            on_step=False,
+            on_epoch=True,
+            batch_size=epoch["n_samples"],
+            sync_dist=True,
+        )
 
     def __setstate__(self, state):
         super().__setstate__(state)
@@ -637,14 +662,15 @@ class BaseEstimator(sklearn.base.BaseEstimator, pl.LightningModule):
         if not terms:
             return
         names = list(terms)
-        finite = torch.isfinite(torch.stack(list(terms.values())))
-        if finite.device.type == "cpu":
-            if not finite.all():
+        if next(iter(terms.values())).device.type == "cpu":
+            # Reading a CPU scalar costs less than one tensor operation.
+            bad = [not math.isfinite(value.item()) for value in terms.values()]
+            if any(bad):
                 self._raise_not_finite(
-                    names, self.current_epoch, batch_idx, self._batch_start_step,
-                    (~finite).tolist(),
+                    names, self.current_epoch, batch_idx, self._batch_start_step, bad
                 )
             return
+        finite = torch.isfinite(torch.stack(list(terms.values())))
         position = torch.tensor(
             [self.current_epoch, batch_idx, self._batch_start_step], device=finite.device
         )
