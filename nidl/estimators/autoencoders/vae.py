@@ -110,8 +110,9 @@ class VAE(TransformerMixin, BaseEstimator):
         ``accelerator``, ``devices``, ``strategy``, ``precision``,
         ``callbacks``, ``enable_progress_bar``, ...), and nidl's speed
         options: ``compile`` (default False) compiles the training forward
-        pass with ``torch.compile`` (a one-off compilation cost, then faster
-        steps); ``channels_last`` (default "auto") trains on volumes (inputs
+        pass with ``torch.compile`` (a one-off compilation cost, then steps
+        that may be faster; measured slower on a 2-core CPU);
+        ``channels_last`` (default "auto") trains on volumes (inputs
         of shape (n, channels, depth, height, width)) with batches and
         weights in the ``channels_last_3d`` memory format on CPU and CUDA
         devices, and infers in the default format; True uses it for
