@@ -90,7 +90,7 @@ import tempfile
 import time
 import warnings
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -459,7 +459,8 @@ def measure_case(case, sizes, device, log=print):
                                                   bf16=name == "plain-bf16")
             fit = steady_throughput(n, durations)
             seconds = timed_transform(
-                lambda: plain_transform(modules, X_tensor, case.batch_size, device),
+                lambda modules=modules: plain_transform(modules, X_tensor, case.batch_size,
+                                                        device),
                 device, sizes.transform_repeats, plain[name]["transform_mib"],
             )
             plain[name]["fit"].append(fit)
@@ -480,7 +481,7 @@ def measure_case(case, sizes, device, log=print):
             durations = timer.epoch_durations()
             fit = steady_throughput(n, durations)
             transform_input = nidl_input(kind, X, case.batch_size, train=False)
-            seconds = timed_transform(lambda: vae.transform(transform_input), device,
+            seconds = timed_transform(lambda vae=vae, data=transform_input: vae.transform(data), device,
                                       sizes.transform_repeats, row["transform_mib"])
             row["fit"].append(fit)
             row["transform"].append(n / seconds)
@@ -559,9 +560,11 @@ def format_table(results):
 
 def environment(device):
     lines = [
-        f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
-        f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
-        f"python {platform.python_version()}, {platform.machine()}",
+        (
+            f"torch {torch.__version__}, threads {torch.get_num_threads()}, "
+            f"OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}, "
+            f"python {platform.python_version()}, {platform.machine()}"
+        ),
     ]
     if device.type == "cuda":
         lines.append(f"device: {torch.cuda.get_device_name(device)}")
