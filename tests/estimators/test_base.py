@@ -56,3 +56,41 @@ def test_regressor_requires_targets_with_arrays():
 def test_targets_must_match_the_samples():
     with pytest.raises(ValueError, match="X has 96 samples but y has 10"):
         LinearRegressor(**QUIET).fit(X, y[:10])
+
+
+class StepIndexLogger(LinearRegressor):
+    """Logs, through log_epoch_means, terms whose epoch means are known."""
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        loss = nn.functional.mse_loss(self.linear(x)[:, 0], y)
+        terms = {"loss": loss, "batch_index": torch.tensor(float(batch_idx)), "weight": 2.5}
+        self.log_epoch_means(terms, len(x), batch_idx)
+        return loss
+
+
+def test_epoch_means_are_weighted_by_batch_size_over_many_steps():
+    # 1,000 samples in batches of 7: 143 steps, more than the steps kept
+    # before summing, and a last batch of 6.
+    X_many = rng.normal(size=(1000, 3)).astype(np.float32)
+    model = StepIndexLogger(batch_size=7, **{**QUIET, "max_epochs": 1})
+    model.fit(X_many, X_many[:, 0])
+    sizes = np.array([7] * 142 + [6])
+    expected = float(np.sum(np.arange(143) * sizes) / 1000)
+    metrics = model.trainer.callback_metrics
+    assert float(metrics["train/batch_index"]) == pytest.approx(expected, rel=1e-6)
+    assert float(metrics["train/weight"]) == pytest.approx(2.5)
+    assert set(metrics) == {"train/loss", "train/batch_index", "train/weight"}
+
+
+def test_epoch_means_need_the_same_terms_at_every_step():
+    class ChangingTerms(LinearRegressor):
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            loss = nn.functional.mse_loss(self.linear(x)[:, 0], y)
+            terms = {"loss": loss} if batch_idx == 0 else {"other": loss}
+            self.log_epoch_means(terms, len(x), batch_idx)
+            return loss
+
+    with pytest.raises(ValueError, match="log the same terms at every step"):
+        ChangingTerms(**QUIET).fit(X, y)
