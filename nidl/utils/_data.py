@@ -7,7 +7,14 @@ contiguous float32 tensor, so no batch is assembled sample by sample.
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import (
+    BatchSampler,
+    DataLoader,
+    Dataset,
+    SequentialSampler,
+    TensorDataset,
+    default_collate,
+)
 
 
 def batch_input(batch):
@@ -169,11 +176,37 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     )
 
 
+def _tensors_read_in_order(X):
+    """The tensors of a ``TensorDataset``, or of a plain loader reading one in order.
+
+    A ``DataLoader`` qualifies when its batches are exactly consecutive
+    slices of the tensors: sequential sampling in batches, the default
+    collation, no dropped last batch. Anything else gives None.
+    """
+    loader = X if is_loader(X) else None
+    dataset = X if loader is None else loader.dataset
+    if type(dataset) is not TensorDataset:
+        return None
+    if loader is not None and not (
+        loader.batch_size is not None
+        and not loader.drop_last
+        and loader.collate_fn is default_collate
+        and type(loader.sampler) is SequentialSampler
+        and type(loader.batch_sampler) is BatchSampler
+    ):
+        return None
+    return dataset.tensors
+
+
 def iterate_batches(X, *, batch_size):
     """Batches of ``X`` in order, for inference.
 
-    A tensor is cut into consecutive slices (views, no copy, no loader);
-    anything else goes through :func:`make_loader` without shuffling.
+    A tensor is cut into consecutive slices (views, no copy, no loader). So
+    are the tensors of a ``TensorDataset``, and of a ``DataLoader`` that
+    reads one in order with the default collation, in the loader's batch
+    size: the batches it would give, without assembling them sample by
+    sample. Anything else goes through :func:`make_loader` without
+    shuffling.
 
     Examples
     --------
@@ -184,6 +217,13 @@ def iterate_batches(X, *, batch_size):
     """
     if isinstance(X, torch.Tensor):
         return (X[start : start + batch_size] for start in range(0, len(X), batch_size))
+    tensors = _tensors_read_in_order(X)
+    if tensors is not None:
+        size = X.batch_size if is_loader(X) else batch_size
+        return (
+            [tensor[start : start + size] for tensor in tensors]
+            for start in range(0, len(tensors[0]), size)
+        )
     return iter(make_loader(X, batch_size=batch_size))
 
 

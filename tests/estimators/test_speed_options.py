@@ -213,3 +213,40 @@ def test_subclass_optimizers_and_schedulers_run_in_lightnings_loop(small_data):
     vae = ScheduledVAE(**reference.get_params(deep=False)).fit(small_data)
     assert vae.automatic_optimization
     assert vae.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)
+
+
+def test_loader_over_a_tensor_dataset_is_read_by_slicing(small_data, monkeypatch):
+    vae = make_mlp_vae(stochastic_transform=False).fit(small_data)
+    expected = vae.transform(small_data)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data), torch.arange(40))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16)
+    counter = BatchCounter()
+    vae.encoder.insert(0, counter)
+
+    reads = []
+    read_sample = torch.utils.data.TensorDataset.__getitem__
+
+    def counted(self, index):
+        reads.append(index)
+        return read_sample(self, index)
+
+    monkeypatch.setattr(torch.utils.data.TensorDataset, "__getitem__", counted)
+    np.testing.assert_allclose(vae.transform(loader).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert counter.sizes == [16, 16, 8]  # the loader's own batches
+    # Only the input check reads samples one by one: the first batch.
+    assert len(reads) == 16
+    np.testing.assert_allclose(vae.transform(dataset).numpy(), expected, rtol=1e-6, atol=1e-6)
+    assert len(reads) == 17
+
+
+def test_loader_with_its_own_collation_is_used_as_it_is(small_data):
+    vae = make_mlp_vae(stochastic_transform=False).fit(small_data)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data))
+
+    def doubled(samples):
+        return torch.stack([sample[0] for sample in samples]) * 2
+
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, collate_fn=doubled)
+    np.testing.assert_allclose(
+        vae.transform(loader).numpy(), vae.transform(small_data * 2), rtol=1e-5, atol=1e-6
+    )
