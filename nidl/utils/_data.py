@@ -11,6 +11,7 @@ from torch.utils.data import (
     BatchSampler,
     DataLoader,
     Dataset,
+    RandomSampler,
     SequentialSampler,
     TensorDataset,
     default_collate,
@@ -102,6 +103,9 @@ class TensorBatches(Dataset):
     *tensors : torch.Tensor, shape (n_samples, ...)
         The samples; with more than one tensor (inputs and targets), a batch
         is a tuple with one entry per tensor.
+    as_list : bool, default=False
+        Give every batch as a list with one entry per tensor, as the default
+        collation of a ``TensorDataset``'s samples does.
 
     Examples
     --------
@@ -114,15 +118,18 @@ class TensorBatches(Dataset):
     tensor([3, 0])
     """
 
-    def __init__(self, *tensors):
+    def __init__(self, *tensors, as_list=False):
         self.tensors = tensors
+        self.as_list = as_list
 
     def __len__(self):
         return len(self.tensors[0])
 
     def _take(self, index):
-        taken = tuple(tensor[index] for tensor in self.tensors)
-        return taken if len(taken) > 1 else taken[0]
+        taken = [tensor[index] for tensor in self.tensors]
+        if self.as_list:
+            return taken
+        return tuple(taken) if len(taken) > 1 else taken[0]
 
     def __getitem__(self, index):
         return self._take(index)
@@ -145,8 +152,10 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     Parameters
     ----------
     X : DataLoader, Dataset or torch.Tensor
-        A ``DataLoader`` is returned as it is; a ``Dataset`` is wrapped in a
-        loader; a tensor is served in slices (see :class:`TensorBatches`).
+        A ``DataLoader`` is returned as it is, or replaced by one that gives
+        the same batches faster (see :func:`_sliced_loader`); a ``Dataset``
+        is wrapped in a loader likewise; a tensor is served in slices (see
+        :class:`TensorBatches`).
     y : torch.Tensor, default=None
         Targets of a tensor ``X``; batches are then ``(x, y)`` tuples.
     batch_size : int
@@ -166,47 +175,57 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     >>> [tuple(batch.shape) for batch in loader]
     [(4, 3), (4, 3), (2, 3)]
     """
-    if is_loader(X):
-        return X
     if is_dataset(X):
-        return DataLoader(X, batch_size=batch_size, shuffle=shuffle)
+        X = DataLoader(X, batch_size=batch_size, shuffle=shuffle)
+    if is_loader(X):
+        return _sliced_loader(X) or X
     tensors = (X,) if y is None else (X, y)
     return DataLoader(
         TensorBatches(*tensors), batch_size=batch_size, shuffle=shuffle, collate_fn=_identity
     )
 
 
-def _tensors_read_in_order(X):
-    """The tensors of a ``TensorDataset``, or of a plain loader reading one in order.
+def _sliced_loader(loader):
+    """A loader giving the batches of ``loader`` by indexing its tensors, or None.
 
-    A ``DataLoader`` qualifies when its batches are exactly consecutive
-    slices of the tensors: sequential sampling in batches, the default
-    collation, no dropped last batch. Anything else gives None.
+    A loader over a ``TensorDataset`` with the default collation, sampling
+    in order or in a random order (``shuffle=True``) in batches, stacks its
+    batches one sample at a time; the loader returned takes each batch with
+    one indexing operation per tensor (a view for consecutive samples), in
+    the same order, drawn by the same kind of sampler with the same
+    generator, and gives it in the same form (a list with one entry per
+    tensor). Any other loader gives None: it is used as it is.
     """
-    loader = X if is_loader(X) else None
-    dataset = X if loader is None else loader.dataset
-    if type(dataset) is not TensorDataset:
-        return None
-    if loader is not None and not (
-        loader.batch_size is not None
-        and not loader.drop_last
+    dataset, sampler = loader.dataset, loader.sampler
+    plain = (
+        type(dataset) is TensorDataset
+        and loader.batch_size is not None
         and loader.collate_fn is default_collate
-        and type(loader.sampler) is SequentialSampler
         and type(loader.batch_sampler) is BatchSampler
-    ):
+    )
+    shuffled = type(sampler) is RandomSampler
+    if shuffled:
+        plain = plain and not sampler.replacement and sampler.num_samples == len(dataset)
+    else:
+        plain = plain and type(sampler) is SequentialSampler
+    if not plain:
         return None
-    return dataset.tensors
+    return DataLoader(
+        TensorBatches(*dataset.tensors, as_list=True),
+        batch_size=loader.batch_size,
+        shuffle=shuffled,
+        drop_last=loader.drop_last,
+        generator=sampler.generator if shuffled else None,
+        pin_memory=loader.pin_memory,
+        collate_fn=_identity,
+    )
 
 
 def iterate_batches(X, *, batch_size):
     """Batches of ``X`` in order, for inference.
 
-    A tensor is cut into consecutive slices (views, no copy, no loader). So
-    are the tensors of a ``TensorDataset``, and of a ``DataLoader`` that
-    reads one in order with the default collation, in the loader's batch
-    size: the batches it would give, without assembling them sample by
-    sample. Anything else goes through :func:`make_loader` without
-    shuffling.
+    A tensor is cut into consecutive slices (views, no copy, no loader);
+    anything else goes through :func:`make_loader` without shuffling.
 
     Examples
     --------
@@ -217,13 +236,6 @@ def iterate_batches(X, *, batch_size):
     """
     if isinstance(X, torch.Tensor):
         return (X[start : start + batch_size] for start in range(0, len(X), batch_size))
-    tensors = _tensors_read_in_order(X)
-    if tensors is not None:
-        size = X.batch_size if is_loader(X) else batch_size
-        return (
-            [tensor[start : start + size] for tensor in tensors]
-            for start in range(0, len(tensors[0]), size)
-        )
     return iter(make_loader(X, batch_size=batch_size))
 
 

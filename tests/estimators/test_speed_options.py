@@ -250,3 +250,25 @@ def test_loader_with_its_own_collation_is_used_as_it_is(small_data):
     np.testing.assert_allclose(
         vae.transform(loader).numpy(), vae.transform(small_data * 2), rtol=1e-5, atol=1e-6
     )
+
+
+def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_data, monkeypatch):
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data))
+
+    def same_collation(samples):  # not the default: the loader is used as it is
+        return torch.utils.data.default_collate(samples)
+
+    as_given = make_mlp_vae().fit(
+        torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True, collate_fn=same_collation)
+    )
+    reads = []
+    read_sample = torch.utils.data.TensorDataset.__getitem__
+    monkeypatch.setattr(
+        torch.utils.data.TensorDataset, "__getitem__",
+        lambda self, index: reads.append(index) or read_sample(self, index),
+    )
+    sliced = make_mlp_vae().fit(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True))
+    assert len(reads) == 16  # the input check's first batch; training indexes the tensors
+    # The same shuffles and the same batches: the same weights.
+    for a, b in zip(as_given.parameters(), sliced.parameters()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
