@@ -224,8 +224,10 @@ def _sliced_loader(loader):
 def iterate_batches(X, *, batch_size):
     """Batches of ``X`` in order, for inference.
 
-    A tensor is cut into consecutive slices (views, no copy, no loader);
-    anything else goes through :func:`make_loader` without shuffling.
+    The data goes through :func:`make_loader` without shuffling. Where that
+    gives in-memory tensors read in order (a tensor, or a loader over a
+    ``TensorDataset``), the batches are cut as consecutive slices directly
+    (views, no copy), without the loader's per-batch machinery.
 
     Examples
     --------
@@ -234,9 +236,12 @@ def iterate_batches(X, *, batch_size):
     >>> [len(batch) for batch in iterate_batches(torch.zeros(5, 2), batch_size=2)]
     [2, 2, 1]
     """
-    if isinstance(X, torch.Tensor):
-        return (X[start : start + batch_size] for start in range(0, len(X), batch_size))
-    return iter(make_loader(X, batch_size=batch_size))
+    loader = make_loader(X, batch_size=batch_size)
+    dataset, size = loader.dataset, loader.batch_size
+    if not (isinstance(dataset, TensorBatches) and type(loader.sampler) is SequentialSampler):
+        return iter(loader)
+    stop = len(dataset) - len(dataset) % size if loader.drop_last else len(dataset)
+    return (dataset[start : start + size] for start in range(0, stop, size))
 
 
 def first_input(X):
