@@ -52,9 +52,11 @@ What the columns measure:
   ``setup s``. Median over ``repeats`` fits.
 - ``transform/s``: samples per second of one whole ``transform`` call
   (input checks, conversion of the output included). Median over repeats.
-- ``ratio``: nidl / plain, the median over repeats of the ratio of the two
-  measurements taken side by side in the same repeat (the machine's load
-  changes less between them than across the run).
+- ``ratio``: nidl / plain, the median over repeats of the ratio of two
+  measurements taken one right after the other: every nidl row of every
+  repeat runs its plain loop just before it, since the speed of a shared
+  machine drifts over seconds. The plain columns are the medians of the
+  plain runs of that row.
 - ``1st epoch +s``: how much longer nidl's first epoch took than its
   steady-state epochs, in the first repeat: the one-off cost a user pays
   once per process (compilation, lazy initialisation, allocator warm-up).
@@ -444,34 +446,34 @@ def measure_case(case, sizes, device, log=print):
             "note": f"skipped: this nidl has no {', '.join(missing)} option" if missing else "",
             "fit": [], "fit_ratio": [], "transform": [], "transform_ratio": [],
             "first_epoch": [], "setup": [], "fit_mib": [], "transform_mib": [],
+            "plain_fit": [], "plain_transform": [],
             "plain_fit_mib": [], "plain_transform_mib": [],
         })
-    baselines = sorted({row["baseline"] for row in rows if not row["note"]})
-    plain = {name: {"fit": [], "transform": [], "fit_mib": [], "transform_mib": []}
-             for name in baselines}
+
+    def measure_plain(row, repeat):
+        """Run the row's plain loop; return its fit and transform throughputs."""
+        name = row["baseline"]
+        with peak_memory(device, row["plain_fit_mib"]):
+            modules, durations, _ = plain_fit(case, X_tensor, device,
+                                              bf16=name == "plain-bf16")
+        fit = steady_throughput(n, durations)
+        seconds = timed_transform(
+            lambda: plain_transform(modules, X_tensor, case.batch_size, device),
+            device, sizes.transform_repeats, row["plain_transform_mib"],
+        )
+        row["plain_fit"].append(fit)
+        row["plain_transform"].append(n / seconds)
+        log(f"  {case.name} {name} repeat {repeat}: fit {fit:,.0f}/s, "
+            f"transform {n / seconds:,.0f}/s")
+        return fit, n / seconds
+
     for repeat in range(sizes.repeats):
-        # Within a repeat, the plain loops run first and each nidl row right
-        # after, so that the ratios compare measurements taken close in time.
-        this_repeat = {}
-        for name in baselines:
-            with peak_memory(device, plain[name]["fit_mib"]):
-                modules, durations, _ = plain_fit(case, X_tensor, device,
-                                                  bf16=name == "plain-bf16")
-            fit = steady_throughput(n, durations)
-            seconds = timed_transform(
-                lambda modules=modules: plain_transform(modules, X_tensor, case.batch_size,
-                                                        device),
-                device, sizes.transform_repeats, plain[name]["transform_mib"],
-            )
-            plain[name]["fit"].append(fit)
-            plain[name]["transform"].append(n / seconds)
-            this_repeat[name] = (fit, n / seconds)
-            log(f"  {case.name} {name} repeat {repeat}: fit {fit:,.0f}/s, "
-                f"transform {n / seconds:,.0f}/s")
-            del modules
-        for row, (kind, label, options, baseline) in zip(rows, case.rows):
+        for row, (kind, label, options, _) in zip(rows, case.rows):
             if row["note"]:
                 continue
+            # The machine's speed drifts over seconds: each nidl row is
+            # compared with a run of its plain loop taken just before it.
+            plain_fit_rate, plain_transform_rate = measure_plain(row, repeat)
             timer = EpochTimer(device)
             vae = make_vae(case, options, device, timer)
             with peak_memory(device, row["fit_mib"]):
@@ -481,12 +483,14 @@ def measure_case(case, sizes, device, log=print):
             durations = timer.epoch_durations()
             fit = steady_throughput(n, durations)
             transform_input = nidl_input(kind, X, case.batch_size, train=False)
-            seconds = timed_transform(lambda vae=vae, data=transform_input: vae.transform(data), device,
-                                      sizes.transform_repeats, row["transform_mib"])
+            seconds = timed_transform(
+                lambda vae=vae, data=transform_input: vae.transform(data),
+                device, sizes.transform_repeats, row["transform_mib"],
+            )
             row["fit"].append(fit)
             row["transform"].append(n / seconds)
-            row["fit_ratio"].append(fit / this_repeat[baseline][0])
-            row["transform_ratio"].append(n / seconds / this_repeat[baseline][1])
+            row["fit_ratio"].append(fit / plain_fit_rate)
+            row["transform_ratio"].append(n / seconds / plain_transform_rate)
             row["first_epoch"].append(first_epoch_extra(durations))
             row["setup"].append(wall - float(np.sum(durations)))
             log(f"  {case.name} {kind} {label} repeat {repeat}: fit {fit:,.0f}/s "
@@ -497,20 +501,19 @@ def measure_case(case, sizes, device, log=print):
     for row in rows:
         result = {key: row[key] for key in ("case", "input", "options", "baseline", "note")}
         if not row["note"]:
-            base = plain[row["baseline"]]
             result.update(
                 fit=statistics.median(row["fit"]),
-                plain_fit=statistics.median(base["fit"]),
+                plain_fit=statistics.median(row["plain_fit"]),
                 fit_ratio=statistics.median(row["fit_ratio"]),
                 transform=statistics.median(row["transform"]),
-                plain_transform=statistics.median(base["transform"]),
+                plain_transform=statistics.median(row["plain_transform"]),
                 transform_ratio=statistics.median(row["transform_ratio"]),
                 first_epoch=row["first_epoch"][0],
                 setup=statistics.median(row["setup"]),
                 fit_mib=max(row["fit_mib"]),
-                plain_fit_mib=max(base["fit_mib"]),
+                plain_fit_mib=max(row["plain_fit_mib"]),
                 transform_mib=max(row["transform_mib"]),
-                plain_transform_mib=max(base["transform_mib"]),
+                plain_transform_mib=max(row["plain_transform_mib"]),
             )
         results.append(result)
     return results
