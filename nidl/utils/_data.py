@@ -152,9 +152,11 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     Parameters
     ----------
     X : DataLoader, Dataset or torch.Tensor
-        A ``DataLoader`` is returned as it is, or replaced by one that gives
-        the same batches faster (see :func:`_sliced_loader`); a ``Dataset``
-        is wrapped in a loader likewise; a tensor is served in slices (see
+        A ``DataLoader`` is returned as it is, except one over a
+        ``TensorDataset`` with the default collation, replaced by a loader
+        giving the same batches in the same order by indexing the dataset's
+        tensors instead of stacking samples one by one; a ``Dataset`` is
+        wrapped in a loader, likewise; a tensor is served in slices (see
         :class:`TensorBatches`).
     y : torch.Tensor, default=None
         Targets of a tensor ``X``; batches are then ``(x, y)`` tuples.
