@@ -17,7 +17,12 @@ from ..base import BaseEstimator, TransformerMixin
 
 def _fused_optimizer_supported(parameters):
     """Whether torch has fused optimiser kernels for all these parameters."""
-    devices = torch.utils._foreach_utils._get_fused_kernels_supported_devices()
+    # torch's own list of devices with fused kernels (the CPU since 2.4);
+    # a version without the list is assumed to have them on CUDA only.
+    supported_devices = getattr(
+        torch.utils._foreach_utils, "_get_fused_kernels_supported_devices", lambda: ["cuda"]
+    )
+    devices = supported_devices()
     return bool(parameters) and all(
         p.is_floating_point() and p.device.type in devices for p in parameters
     )
