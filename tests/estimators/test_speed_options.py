@@ -272,3 +272,16 @@ def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_
     # The same shuffles and the same batches: the same weights.
     for a, b in zip(as_given.parameters(), sliced.parameters()):
         torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_callbacks_that_schedule_run_in_lightnings_loop(small_data):
+    from pytorch_lightning.callbacks import GradientAccumulationScheduler, StochasticWeightAveraging
+
+    averaged = make_mlp_vae(
+        max_epochs=3, callbacks=[StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1, annealing_epochs=1)]
+    ).fit(small_data)
+    assert averaged.automatic_optimization
+    # The averaging schedule, which only Lightning's loop steps, reached its rate.
+    assert averaged.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(1e-3)
+    accumulated = make_mlp_vae(callbacks=[GradientAccumulationScheduler({0: 3})]).fit(small_data)
+    assert accumulated.n_steps_ == 2  # 3 batches of 16 per epoch, 2 epochs

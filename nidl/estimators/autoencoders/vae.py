@@ -3,6 +3,12 @@
 import numbers
 
 import torch
+from pytorch_lightning.callbacks import (
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    ModelCheckpoint,
+    StochasticWeightAveraging,
+)
 from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
@@ -13,6 +19,14 @@ from ...losses.beta_vae import NLL_CONSTANTS, check_distribution_name, likelihoo
 from ...losses.schedules import value_at
 from ...utils import batch_input, check_input, returns_numpy
 from ..base import BaseEstimator, TransformerMixin
+
+#: Lightning callbacks that act through its automatic optimisation loop:
+#: the learning-rate schedulers they add, or the accumulation they set.
+_AUTOMATIC_OPTIMIZATION_CALLBACKS = (
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    StochasticWeightAveraging,
+)
 
 
 def _fused_optimizer_supported(parameters):
@@ -435,9 +449,11 @@ class VAE(TransformerMixin, BaseEstimator):
         (loss, ``zero_grad``, backward, step): Lightning's automatic loop
         wraps every step in a closure and several more hooks, which cost a
         tenth of a small model's step. Lightning's loop runs instead where
-        it does more: when the Trainer clips or accumulates gradients, when
-        a ``ModelCheckpoint`` saves every few steps, and for subclasses that
-        configure their own optimisers (and learning-rate schedulers).
+        it does more: when the Trainer clips or accumulates gradients, with
+        callbacks that schedule the learning rate or the accumulation
+        (weight averaging, learning-rate finder) or that save a checkpoint
+        every few steps, and for subclasses that configure their own
+        optimisers (and learning-rate schedulers).
         """
         trainer = self._trainer
         if trainer is None or type(self).configure_optimizers is not VAE.configure_optimizers:
@@ -446,8 +462,12 @@ class VAE(TransformerMixin, BaseEstimator):
             (trainer.gradient_clip_val or 0) > 0
             or trainer.accumulate_grad_batches != 1
             or any(
-                getattr(callback, "_every_n_train_steps", 0)
-                for callback in trainer.checkpoint_callbacks
+                isinstance(callback, _AUTOMATIC_OPTIMIZATION_CALLBACKS)
+                or (
+                    isinstance(callback, ModelCheckpoint)
+                    and getattr(callback, "_every_n_train_steps", 0)
+                )
+                for callback in trainer.callbacks
             )
         )
 
