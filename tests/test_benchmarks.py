@@ -121,3 +121,20 @@ def test_plain_loop_starts_from_nidl_weights(bench, case_name):
     assert len(plain) == len(recorder.weights)
     for expected, got in zip(plain, recorder.weights):
         torch.testing.assert_close(got, expected.detach(), rtol=0, atol=0)
+
+
+def test_step_overhead_script_measures_every_variant(bench):
+    spec = importlib.util.spec_from_file_location(
+        "bench_step_overhead", PATH.parent / "bench_step_overhead.py"
+    )
+    overhead = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(overhead)
+    X = torch.randn(4 * overhead.BATCH, 1)
+    timings = [
+        overhead.tiny_plain_us(X, n_batches=4),
+        overhead.tiny_trainer_us(X, manual=False),
+        overhead.tiny_trainer_us(X, manual=True),
+    ]
+    case = bench.mlp_case(tiny(bench), compile=False)
+    timings += [overhead.mlp_step_ms(case, "eager", fused) for fused in (False, True)]
+    assert all(math.isfinite(t) and t > 0 for t in timings)
