@@ -6,7 +6,8 @@ import torch
 from pytorch_lightning import Callback
 from torch import nn
 
-from nidl.estimators.autoencoders import VAE
+from nidl.estimators.autoencoders import VAE, JointVAE
+from nidl.losses import LinearWarmup
 from tests.conftest import QUIET, make_mlp_vae
 
 SHAPE = (2, 8, 10, 8)
@@ -75,6 +76,26 @@ def test_compiled_training_matches_eager(small_data):
     # The compiled function is not kept: the estimator still pickles.
     assert "_compiled_forward" not in vars(compiled)
     assert compiled.get_params()["compile"] is True
+
+
+def joint_vae(**options):
+    torch.manual_seed(0)
+    encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
+    decoder = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 8))
+    return JointVAE(encoder, decoder, encoder_out_dim=16, latent_dim=2, categorical_dims=(3,),
+                    lr=1e-2, random_state=0, batch_size=16, **{**QUIET, **options})
+
+
+@pytest.mark.parametrize("make", [
+    lambda **options: make_mlp_vae(beta=LinearWarmup(1.0, 5), **options),
+    joint_vae,
+], ids=["beta schedule", "joint VAE"])
+def test_compiled_training_draws_and_schedules_as_eager(make, small_data):
+    # The step counter and the random draws (Gumbel noise for the joint
+    # VAE) are inside the compiled graph: the weights still match.
+    eager, compiled = make().fit(small_data), make(compile=True).fit(small_data)
+    for a, b in zip(eager.parameters(), compiled.parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
 
 
 def test_compile_option_is_checked(small_data):

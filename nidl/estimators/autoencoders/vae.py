@@ -343,20 +343,39 @@ class VAE(TransformerMixin, BaseEstimator):
 
     def _forward_for_loss(self, x, stage):
         """Posterior ``q(z|x)`` and decoder output for a training or validation batch."""
-        encode, decode = self._posterior_parameters, self.decoder
-        if self._engine_option("compile") and stage == "train":
-            # Compiled on first use in the process that trains (spawned
-            # workers included); dropped at the end of training (see
-            # on_train_end) as compiled functions do not pickle.
-            if getattr(self, "_compiled_forward", None) is None:
-                self._compiled_forward = (torch.compile(encode), torch.compile(decode))
-            encode, decode = self._compiled_forward
-        mu, logvar = encode(x)
-        # The noise is drawn outside the compiled functions, from torch's
-        # generator, so that compiled and eager training draw the same samples.
+        mu, logvar = self._posterior_parameters(x)
         std = torch.exp(0.5 * logvar)
-        p = decode(mu + std * torch.randn_like(mu))
+        p = self.decoder(mu + std * torch.randn_like(mu))
         return Normal(mu, std, validate_args=False), p
+
+    def _loss_values(self, x, stage, step):
+        """Loss terms (and weights in force) of a batch: forward pass and criterion.
+
+        With ``compile=True``, training runs this whole function as one
+        compiled graph, so that the elementwise work of the sampling, the
+        likelihood and the KL term is fused (measured faster than compiling
+        the networks apart, which was slower than eager).
+        """
+        q, p = self._forward_for_loss(x, stage)
+        if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
+            # Under mixed precision the likelihood is computed in the data's
+            # precision (binary cross-entropy is not safe in half precision).
+            p = p.to(x.dtype)
+        return self.criterion(x, p, q, step=step)
+
+    def _compiled_loss_values(self):
+        """``_loss_values`` compiled, on first use in the process that trains.
+
+        Random draws inside the graph use torch's generator as eager code
+        does ("fallback_random"), so compiled and eager training draw the
+        same samples. The compiled function is dropped at the end of
+        training (see ``on_train_end``): it does not pickle.
+        """
+        if self.__dict__.get("_compiled_forward") is None:
+            self.__dict__["_compiled_forward"] = torch.compile(
+                self._loss_values, options={"fallback_random": True}
+            )
+        return self.__dict__["_compiled_forward"]
 
     def _values_in_force(self, values, step):
         """Weights and targets of the loss at ``step`` (beta, capacities, ...)."""
@@ -372,15 +391,13 @@ class VAE(TransformerMixin, BaseEstimator):
 
     def _losses(self, batch, batch_idx, stage):
         x = batch_input(batch)
-        q, p = self._forward_for_loss(x, stage)
-        if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
-            # Under mixed precision the likelihood is computed in the data's
-            # precision (binary cross-entropy is not safe in half precision).
-            p = p.to(x.dtype)
         # The optimiser-step counter: it advances with training steps only, so
         # validation sees the step of the last update and changes nothing.
         step = self.global_step
-        values = self.criterion(x, p, q, step=step)
+        loss_values = self._loss_values
+        if self._engine_option("compile") and stage == "train":
+            loss_values = self._compiled_loss_values()
+        values = loss_values(x, stage, step)
         # Entries named "loss" or "*_loss" are loss terms; the others are the
         # weights and targets in force (beta, capacities).
         losses = {
