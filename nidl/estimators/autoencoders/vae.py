@@ -129,8 +129,9 @@ class VAE(TransformerMixin, BaseEstimator):
         ``accelerator``, ``devices``, ``strategy``, ``precision``,
         ``callbacks``, ``enable_progress_bar``, ...), and nidl's speed
         options: ``compile`` (default False) compiles the training forward
-        pass with ``torch.compile`` (a one-off compilation cost, then steps
-        that may be faster; measured slower on a 2-core CPU);
+        pass and the loss with ``torch.compile`` (a one-off compilation
+        cost, then steps that may be faster: measured for a small MLP on a
+        CPU, not for a 3-D convolutional VAE);
         ``channels_last`` (default "auto") trains on volumes (inputs
         of shape (n, channels, depth, height, width)) with batches and
         weights in the ``channels_last_3d`` memory format on CPU and CUDA
