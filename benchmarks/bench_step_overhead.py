@@ -31,8 +31,8 @@ import warnings
 
 import pytorch_lightning as pl
 import torch
-import torch.nn.functional as F
-from bench_vae_speed import DEFAULT, mlp_case, plain_heads
+from bench_vae_speed import DEFAULT, mlp_case, plain_heads, plain_loss_terms
+from torch.distributions import Bernoulli
 
 from nidl.utils import make_loader
 
@@ -109,9 +109,8 @@ def mlp_step_ms(case, variant, fused):
         return mu, logvar, decoder(mu + torch.exp(0.5 * logvar) * noise).logits
 
     def loss_of(x, mu, logvar, logits):
-        rec = F.binary_cross_entropy_with_logits(logits, x, reduction="sum") / len(x)
-        kl = -0.5 * torch.sum(1 + logvar - mu.square() - logvar.exp()) / len(x)
-        return rec + kl
+        p = Bernoulli(logits=logits, validate_args=False)
+        return plain_loss_terms(x, mu, logvar, p, case.default_dist)
 
     def forward_and_loss(x, noise):
         return loss_of(x, *forward(x, noise))

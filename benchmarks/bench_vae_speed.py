@@ -332,7 +332,11 @@ def plain_loss(encoder, fc_mu, fc_logvar, decoder, x, default_dist):
     features = encoder(x)
     mu, logvar = fc_mu(features), fc_logvar(features)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    p = decoder(z)
+    return plain_loss_terms(x, mu, logvar, decoder(z), default_dist)
+
+
+def plain_loss_terms(x, mu, logvar, p, default_dist):
+    """Reconstruction term plus BETA times the KL term, as the plain loop computes them."""
     n = x.shape[0]
     if isinstance(p, Bernoulli):
         rec = F.binary_cross_entropy_with_logits(p.logits, x, reduction="sum") / n

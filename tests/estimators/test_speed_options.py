@@ -236,14 +236,9 @@ def test_subclass_optimizers_and_schedulers_run_in_lightnings_loop(small_data):
     assert vae.trainer.optimizers[0].param_groups[0]["lr"] == pytest.approx(0.1 * 0.5**2)
 
 
-def test_loader_over_a_tensor_dataset_is_read_by_slicing(small_data, monkeypatch):
-    vae = make_mlp_vae(stochastic_transform=False).fit(small_data)
-    expected = vae.transform(small_data)
-    dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data), torch.arange(40))
-    loader = torch.utils.data.DataLoader(dataset, batch_size=16)
-    counter = BatchCounter()
-    vae.encoder.insert(0, counter)
-
+@pytest.fixture
+def sample_reads(monkeypatch):
+    """The indices of every sample read one by one from a TensorDataset, from now on."""
     reads = []
     read_sample = torch.utils.data.TensorDataset.__getitem__
 
@@ -251,7 +246,22 @@ def test_loader_over_a_tensor_dataset_is_read_by_slicing(small_data, monkeypatch
         reads.append(index)
         return read_sample(self, index)
 
-    monkeypatch.setattr(torch.utils.data.TensorDataset, "__getitem__", counted)
+    def start():
+        monkeypatch.setattr(torch.utils.data.TensorDataset, "__getitem__", counted)
+        return reads
+
+    return start
+
+
+def test_loader_over_a_tensor_dataset_is_read_by_slicing(small_data, sample_reads):
+    vae = make_mlp_vae(stochastic_transform=False).fit(small_data)
+    expected = vae.transform(small_data)
+    dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data), torch.arange(40))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16)
+    counter = BatchCounter()
+    vae.encoder.insert(0, counter)
+
+    reads = sample_reads()
     np.testing.assert_allclose(vae.transform(loader).numpy(), expected, rtol=1e-6, atol=1e-6)
     assert counter.sizes == [16, 16, 8]  # the loader's own batches
     # Only the input check reads samples one by one: the first batch.
@@ -273,7 +283,7 @@ def test_loader_with_its_own_collation_is_used_as_it_is(small_data):
     )
 
 
-def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_data, monkeypatch):
+def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_data, sample_reads):
     dataset = torch.utils.data.TensorDataset(torch.from_numpy(small_data))
 
     def same_collation(samples):  # not the default: the loader is used as it is
@@ -282,12 +292,7 @@ def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_
     as_given = make_mlp_vae().fit(
         torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True, collate_fn=same_collation)
     )
-    reads = []
-    read_sample = torch.utils.data.TensorDataset.__getitem__
-    monkeypatch.setattr(
-        torch.utils.data.TensorDataset, "__getitem__",
-        lambda self, index: reads.append(index) or read_sample(self, index),
-    )
+    reads = sample_reads()
     sliced = make_mlp_vae().fit(torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=True))
     assert len(reads) == 16  # the input check's first batch; training indexes the tensors
     # The same shuffles and the same batches: the same weights.
