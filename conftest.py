@@ -12,7 +12,7 @@ import importlib.util
 import pytest
 
 #: Dependencies that nidl imports only where they are needed (extras).
-OPTIONAL = ("matplotlib", "nilearn", "nibabel", "pandas")
+OPTIONAL = ("matplotlib", "monai", "nibabel", "nilearn", "pandas", "scipy", "torchio")
 
 
 def _missing_optional(error):
