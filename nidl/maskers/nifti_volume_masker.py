@@ -110,11 +110,8 @@ class NiftiVolumeMasker(TransformerMixin, BaseEstimator):
     The box is not rounded or padded: :class:`~nidl.nn.ConvEncoder` and
     :class:`~nidl.nn.ConvDecoder` take any size, odd sizes included. Build
     them with ``box_shape_``, which ``fit`` sets; with a ``mask_img``, ``fit``
-    needs no images, so the box is known before any image is read::
-
-        masker = NiftiVolumeMasker(mask_img).fit()
-        encoder = ConvEncoder(masker.box_shape_, in_channels=1, ...)
-        pipe = make_pipeline(masker, VAE(encoder, decoder, ...)).fit(paths)
+    needs no images, so the box is known before any image is read (see the
+    examples).
 
     All images must be on the grid (shape and affine) of the mask. An image on
     another grid is an error, since resampling changes the data; resample the
@@ -176,6 +173,25 @@ default="background"
     >>> volumes.shape, volumes.dtype
     ((3, 1, 36, 45, 39), dtype('float32'))
     >>> masker.inverse_transform(volumes).shape
+    (50, 59, 48, 3)
+
+    In a pipeline with a convolutional VAE, whose networks are built for the
+    box: images in, latents out, and decoded latents back to images.
+
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from nidl.estimators.autoencoders import VAE
+    >>> from nidl.nn import ConvDecoder, ConvEncoder
+    >>> box_shape = masker.box_shape_
+    >>> vae = VAE(ConvEncoder(box_shape, in_channels=1, widths=4, depth=2,
+    ...                       out_features=16),
+    ...           ConvDecoder(2, box_shape, out_channels=1, widths=4, depth=2),
+    ...           encoder_out_dim=16, latent_dim=2, max_epochs=1, batch_size=3,
+    ...           enable_progress_bar=False, random_state=0)
+    >>> pipe = make_pipeline(masker, vae).fit(images)
+    >>> latents = pipe.transform(images)
+    >>> latents.shape
+    (3, 2)
+    >>> pipe.inverse_transform(latents).shape
     (50, 59, 48, 3)
     """
 

@@ -183,6 +183,12 @@ def test_unfitted_and_bad_parameters(mask_path, paths):
         NiftiVolumeMasker(mask_strategy="brain").fit(paths)
     with pytest.raises(ValueError, match="empty list"):
         masker.fit([])
+    with pytest.raises(TypeError, match="imgs is a ndarray"):
+        masker.fit(np.zeros((2, *GRID)))
+    three_values = np.zeros(GRID)
+    three_values[1, 1, 1], three_values[2, 2, 2] = 1, 2
+    with pytest.raises(ValueError, match="not made of 2 values"):
+        NiftiVolumeMasker(nibabel.Nifti1Image(three_values, AFFINE)).fit()
     with pytest.raises(ValueError, match="File not found"):
         masker.fit().transform([paths[0], "missing.nii.gz"])
 
@@ -249,6 +255,7 @@ def test_brain_cohort_on_the_mni_mask():
 def test_pipeline_from_paths_to_latents_and_back_to_images(mask_path, paths):
     from nidl.estimators.autoencoders import VAE
     from nidl.nn import ConvDecoder, ConvEncoder
+    from nidl.plotting import latent_traversals
 
     masker = NiftiVolumeMasker(mask_path).fit()  # the box shape, from the mask
     box_shape = masker.box_shape_
@@ -275,3 +282,8 @@ def test_pipeline_from_paths_to_latents_and_back_to_images(mask_path, paths):
     # Samples of the prior go back to images through the masker.
     samples = pipe[-1].sample(3)
     assert pipe[0].inverse_transform(samples).shape == (*GRID, 3)
+    # So do latent traversals, (dims, steps, 1, X, Y, Z).
+    traversals = latent_traversals(pipe[-1], dims=[0, 1], n_steps=3)
+    img = pipe[0].inverse_transform(traversals.reshape(-1, *traversals.shape[2:]))
+    assert img.shape == (*GRID, 6)
+    assert np.all(img.get_fdata()[outside] == 0)
