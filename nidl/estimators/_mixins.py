@@ -1,0 +1,176 @@
+"""Mixins that give nidl estimators their scikit-learn kind.
+
+``TransformerMixin`` (``transform`` through ``transform_step``) and the
+predictors (``predict`` through ``predict_step``): ``RegressorMixin``,
+``ClassifierMixin`` and ``ClusterMixin``.
+"""
+
+import sklearn.base
+
+
+class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
+    """Mixin for nidl transformers: ``transform`` through ``transform_step``.
+
+    ``transform`` returns one row per input sample, in input order: a NumPy
+    array for array input, a CPU tensor for tensor, Dataset and DataLoader
+    input. ``get_feature_names_out`` names the outputs after the class
+    (``vae0``, ``vae1``, ...); the subclass says how many through
+    ``_n_features_out``.
+
+    Examples
+    --------
+    A transformer that learns a linear projection by reconstruction:
+
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, TransformerMixin
+    >>> class LinearAutoencoder(TransformerMixin, BaseEstimator):
+    ...     def __init__(self, n_components=2, random_state=None, batch_size=32, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.n_components = n_components
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     _n_features_out = property(lambda self: self.n_components)
+    ...     def _build_modules(self):
+    ...         self.down = nn.Linear(self.n_features_in_, self.n_components)
+    ...         self.up = nn.Linear(self.n_components, self.n_features_in_)
+    ...     def training_step(self, batch, batch_idx):
+    ...         return nn.functional.mse_loss(self.up(self.down(batch)), batch)
+    ...     def transform_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.down(batch)
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=1e-2)
+    >>> X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
+    >>> model = LinearAutoencoder(random_state=0, max_epochs=2, enable_progress_bar=False)
+    >>> model.fit(X).transform(X).shape
+    (64, 2)
+    >>> model.get_feature_names_out()
+    array(['linearautoencoder0', 'linearautoencoder1'], dtype=object)
+    """
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        # Computation is in float32, whatever the input's precision.
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        return tags
+
+    def transform(self, X):
+        """Transform ``X`` with ``transform_step``, batch by batch.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+
+        Returns
+        -------
+        X_new : numpy.ndarray or torch.Tensor, shape (n_samples, n_components)
+            A NumPy array for array-like input, otherwise a CPU tensor.
+        """
+        return self._checked_predict(X, self.transform_step)
+
+    def transform_step(self, batch, batch_idx, dataloader_idx=0):
+        """Transform one batch; subclasses implement it."""
+        raise NotImplementedError
+
+
+class _PredictMixin:
+    def predict(self, X):
+        """Predict with ``predict_step``, batch by batch.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+
+        Returns
+        -------
+        y_pred : numpy.ndarray or torch.Tensor
+            A NumPy array for array-like input, otherwise a CPU tensor.
+        """
+        return self._checked_predict(X, self.predict_step)
+
+
+class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
+    """Mixin for nidl regressors: ``predict`` through ``predict_step``, R^2 score.
+
+    ``fit(X, y)`` trains on ``(x, y)`` batches (array and tensor input) or
+    on the batches of a Dataset or DataLoader.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, RegressorMixin
+    >>> class LinearRegressor(RegressorMixin, BaseEstimator):
+    ...     def __init__(self, random_state=None, batch_size=16, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     def _build_modules(self):
+    ...         self.linear = nn.Linear(self.n_features_in_, 1)
+    ...     def training_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         return nn.functional.mse_loss(self.linear(x)[:, 0], y)
+    ...     def predict_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.linear(batch)[:, 0]
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=0.1)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(128, 3)).astype(np.float32)
+    >>> y = X @ np.array([1.0, -2.0, 0.5]) + 0.5
+    >>> model = LinearRegressor(random_state=0, max_epochs=40, enable_progress_bar=False)
+    >>> bool(model.fit(X, y).score(X, y) > 0.95)
+    True
+    """
+
+
+class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
+    """Mixin for nidl classifiers: ``predict`` through ``predict_step``, accuracy score.
+
+    ``fit(X, y)`` trains on ``(x, y)`` batches (array and tensor input) or
+    on the batches of a Dataset or DataLoader; ``predict_step`` returns
+    class labels.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from torch import nn
+    >>> from nidl.estimators import BaseEstimator, ClassifierMixin
+    >>> class LogisticClassifier(ClassifierMixin, BaseEstimator):
+    ...     def __init__(self, n_classes=2, random_state=None, batch_size=16, **kwargs):
+    ...         super().__init__(**kwargs)
+    ...         self.n_classes = n_classes
+    ...         self.random_state, self.batch_size = random_state, batch_size
+    ...     def _build_modules(self):
+    ...         self.linear = nn.Linear(self.n_features_in_, self.n_classes)
+    ...     def training_step(self, batch, batch_idx):
+    ...         x, y = batch
+    ...         return nn.functional.cross_entropy(self.linear(x), y)
+    ...     def predict_step(self, batch, batch_idx, dataloader_idx=0):
+    ...         return self.linear(batch).argmax(dim=1)
+    ...     def configure_optimizers(self):
+    ...         return torch.optim.Adam(self.parameters(), lr=0.1)
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(128, 2)).astype(np.float32)
+    >>> y = (X[:, 0] > 0).astype(np.int64)
+    >>> model = LogisticClassifier(random_state=0, max_epochs=10, enable_progress_bar=False)
+    >>> bool(model.fit(X, y).score(X, y) > 0.9)
+    True
+    """
+
+
+class ClusterMixin(_PredictMixin, sklearn.base.ClusterMixin):
+    """Mixin for nidl clusterers: ``predict`` through ``predict_step``.
+
+    Clustering is unsupervised: ``y`` is ignored. ``fit_predict`` fits and
+    returns the cluster of each training sample.
+
+    Examples
+    --------
+    :class:`nidl.estimators.autoencoders.JointVAE` is a clusterer: its
+    ``predict`` gives the most likely category of each sample.
+
+    >>> from nidl.estimators import ClusterMixin
+    >>> from nidl.estimators.autoencoders import JointVAE
+    >>> issubclass(JointVAE, ClusterMixin)
+    True
+    """
