@@ -1,0 +1,673 @@
+"""The transform protocol: base classes, composition and multiple views.
+
+Every nidl transform is a callable object that takes a NumPy array or a torch
+tensor and returns the same type. Its parameters are checked when it is
+built, its ``repr`` lists them, and ``is_random`` says whether two calls on the
+same input can give different outputs. A cache of preprocessed volumes relies
+on these two: it stores the output of the leading transforms that are not
+random, under a key built from their ``repr``.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import inspect
+import numbers
+import types
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+
+__all__ = [
+    "Compose",
+    "Identity",
+    "MultiViewsTransform",
+    "Transform",
+    "VolumeTransform",
+]
+
+
+# --------------------------------------------------------------------------
+# Parameter checks shared by the transforms
+# --------------------------------------------------------------------------
+
+
+def _is_number(value):
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
+
+
+def _as_python_number(value):
+    """A NumPy or torch scalar as a plain int or float, so that reprs are the
+    same whatever type the user passed."""
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    return float(value)
+
+
+def _check_probability(value, name, owner):
+    """Check a probability; ``p`` may also be None (always apply)."""
+    if value is None and name == "p":
+        return None
+    if not _is_number(value) or not 0 <= value <= 1:
+        alternative = ", or None to always apply the transform" if name == "p" else ""
+        raise ValueError(
+            f"{owner}: {name}={value!r} must be a probability, a number between "
+            f"0 and 1{alternative}."
+        )
+    return _as_python_number(value)
+
+
+def _check_range(value, name, owner, minimum=None, maximum=None, positive=False):
+    """Check an increasing pair ``(low, high)`` and return it as a tuple."""
+    if positive:
+        kind = "positive numbers"
+    elif minimum == 0 and maximum is None:
+        kind = "non-negative numbers"
+    elif minimum is not None and maximum is not None:
+        kind = f"numbers between {minimum} and {maximum}"
+    else:
+        kind = "numbers"
+    message = f"{owner}: {name}={value!r} must be an increasing pair (low, high) of {kind}"
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise ValueError(f"{message}; got a {type(value).__name__}.") from None
+    if len(pair) != 2 or not all(_is_number(v) for v in pair):
+        raise ValueError(f"{message}; pass two numbers, e.g. {name}=(low, high).")
+    low, high = pair
+    if low > high:
+        raise ValueError(f"{message}; swap them: {name}=({high!r}, {low!r}).")
+    if (
+        (positive and low <= 0)
+        or (minimum is not None and low < minimum)
+        or (maximum is not None and high > maximum)
+    ):
+        raise ValueError(f"{message}.")
+    return tuple(_as_python_number(v) for v in pair)
+
+
+def _check_shape(value, name, owner):
+    """Check a spatial shape: one positive int for all axes, or three."""
+    message = (
+        f"{owner}: {name}={value!r} must be a positive int or a sequence of "
+        "three positive ints (one per spatial axis X, Y, Z)"
+    )
+    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        shape = (value,) * 3
+    else:
+        try:
+            shape = tuple(value)
+        except TypeError:
+            raise ValueError(f"{message}.") from None
+    if len(shape) != 3 or not all(
+        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
+        for s in shape
+    ):
+        raise ValueError(f"{message}.")
+    return tuple(int(s) for s in shape)
+
+
+# --------------------------------------------------------------------------
+# Deterministic descriptions of parameter values, for the reprs
+# --------------------------------------------------------------------------
+
+
+def _code_digest(code):
+    """A digest of a function's code that is the same in every process.
+
+    The default repr of a function holds its memory address, which changes
+    from one process to the next; the bytecode and constants do not (sets
+    are sorted because their order depends on string hashing).
+    """
+    digest = hashlib.sha1()
+
+    def feed(obj):
+        if isinstance(obj, types.CodeType):
+            digest.update(obj.co_code)
+            digest.update(repr(obj.co_names).encode())
+            for const in obj.co_consts:
+                feed(const)
+        elif isinstance(obj, (frozenset, set)):
+            digest.update(repr(sorted(repr(item) for item in obj)).encode())
+        else:
+            digest.update(repr(obj).encode())
+
+    feed(code)
+    return digest.hexdigest()[:12]
+
+
+def _describe(value):
+    """The repr of a parameter value, stable across processes."""
+    if isinstance(value, (Transform, Compose)):
+        return repr(value)
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return repr(value)
+    if _is_number(value):
+        return repr(_as_python_number(value))
+    if isinstance(value, tuple):
+        items = ", ".join(_describe(v) for v in value)
+        return f"({items},)" if len(value) == 1 else f"({items})"
+    if isinstance(value, list):
+        return "[" + ", ".join(_describe(v) for v in value) + "]"
+    if isinstance(value, functools.partial):
+        arguments = [_describe(value.func)]
+        arguments += [_describe(a) for a in value.args]
+        arguments += [f"{k}={_describe(v)}" for k, v in sorted(value.keywords.items())]
+        return f"functools.partial({', '.join(arguments)})"
+    if isinstance(value, types.FunctionType):
+        # The name alone could be shared by two lambdas, and the body of a
+        # named function can change: the code digest tells them apart.
+        return (
+            f"{value.__module__}.{value.__qualname__}"
+            f"[code {_code_digest(value.__code__)}]"
+        )
+    if isinstance(value, (type, types.BuiltinFunctionType)):
+        name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
+        return f"{value.__module__}.{name}"
+    if type(value).__repr__ is object.__repr__:
+        # An instance without its own repr: its class and attributes.
+        cls = type(value)
+        attributes = ", ".join(
+            f"{k}={_describe(v)}" for k, v in sorted(vars(value).items())
+        ) if hasattr(value, "__dict__") else ""
+        return f"{cls.__module__}.{cls.__qualname__}({attributes})"
+    return repr(value)
+
+
+def _is_random(transform):
+    """Whether a callable may give different outputs for the same input.
+
+    A callable that does not say (a plain function, another library's
+    transform) is taken as random: caching its output would be unsafe.
+    """
+    return bool(getattr(transform, "is_random", True))
+
+
+def _to_numpy(data):
+    """The voxels of an array or a tensor as a NumPy array on the CPU."""
+    if isinstance(data, torch.Tensor):
+        return data.detach().cpu().numpy()
+    return data
+
+
+def _like(result, reference):
+    """``result`` (a NumPy array) as the type of ``reference``: a tensor on
+    the same device for tensor input, an array otherwise."""
+    if isinstance(reference, torch.Tensor):
+        return torch.as_tensor(np.ascontiguousarray(result), device=reference.device)
+    return result
+
+
+def _uniform(low, high):
+    """A number drawn uniformly in [low, high] from torch's generator."""
+    return low + (high - low) * torch.rand((), dtype=torch.float64).item()
+
+
+def _is_image(data):
+    """Whether data is a spatial image object (it has data and an affine)."""
+    return hasattr(data, "dataobj") and hasattr(data, "affine")
+
+
+# --------------------------------------------------------------------------
+# Base classes
+# --------------------------------------------------------------------------
+
+
+class Transform(ABC):
+    """Base class of nidl's transforms.
+
+    Calling a transform checks the input with :meth:`parse_data`, then, when
+    ``p`` is set, draws from torch's random generator whether to apply it,
+    then calls :meth:`apply_transform`, which each subclass implements.
+    Every random draw uses torch's generator, so ``torch.manual_seed`` and
+    the per-worker seeding of ``DataLoader`` make transforms reproducible.
+
+    Parameters
+    ----------
+    p : float or None, default=None
+        Probability of applying the transform; the input is returned
+        unchanged otherwise. None applies it always.
+
+    Attributes
+    ----------
+    is_random : bool
+        Whether two calls on the same input may give different outputs.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nidl.transforms import Transform
+    >>> class AddOne(Transform):
+    ...     def apply_transform(self, data):
+    ...         return data + 1
+    >>> AddOne()(np.zeros(2))
+    array([1., 1.])
+    >>> AddOne(p=0.5)
+    AddOne(p=0.5)
+    >>> AddOne(p=0.5).is_random
+    True
+    """
+
+    #: Whether the transform draws random numbers each time it is applied.
+    _draws_random_numbers = False
+
+    def __init__(self, p=None):
+        self.p = _check_probability(p, "p", type(self).__name__)
+
+    def __call__(self, data, *args, **kwargs):
+        data = self.parse_data(data)
+        if self.p is not None and not self._draw_application():
+            return data
+        return self.apply_transform(data, *args, **kwargs)
+
+    def _draw_application(self):
+        """Draw, from torch's generator, whether to apply the transform."""
+        return torch.rand(()).item() < self.p
+
+    def parse_data(self, data):
+        """Check that the input is a NumPy array or a torch tensor.
+
+        Parameters
+        ----------
+        data : numpy.ndarray or torch.Tensor
+            The input of the transform.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            The same input, once checked.
+        """
+        if not isinstance(data, (np.ndarray, torch.Tensor)):
+            raise TypeError(
+                f"{self.name} takes a numpy.ndarray or a torch.Tensor; got "
+                f"{type(data).__module__}.{type(data).__qualname__}. Convert "
+                "the input first, e.g. with numpy.asarray(data)."
+            )
+        return data
+
+    @abstractmethod
+    def apply_transform(self, data, *args, **kwargs):
+        """Transform checked input; every subclass implements it.
+
+        Parameters
+        ----------
+        data : numpy.ndarray or torch.Tensor
+            Input already checked by :meth:`parse_data`.
+        *args, **kwargs
+            Extra arguments given when the transform is called.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            The transformed input, of the same type.
+        """
+
+    @property
+    def name(self):
+        """Name of the transform's class."""
+        return type(self).__name__
+
+    @property
+    def is_random(self):
+        """Whether two calls on the same input may give different outputs.
+
+        True for the random augmentations and for any transform applied with
+        a probability ``p``.
+        """
+        return self._draws_random_numbers or self.p is not None
+
+    def _repr_parameters(self):
+        """The constructor's parameters and their current values, in order."""
+        signature = inspect.signature(type(self).__init__)
+        return [
+            (name, getattr(self, name))
+            for name, parameter in signature.parameters.items()
+            if name != "self"
+            and parameter.kind
+            not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+        ]
+
+    def __repr__(self):
+        arguments = ", ".join(
+            f"{name}={_describe(value)}" for name, value in self._repr_parameters()
+        )
+        return f"{self.name}({arguments})"
+
+
+class VolumeTransform(Transform):
+    """Base class of the transforms of 3-D volumes.
+
+    The input is a NumPy array or a torch tensor of shape ``(C, X, Y, Z)``
+    (channels first) or ``(X, Y, Z)``; the output has the same type and the
+    same layout. Any other number of dimensions is refused with an error
+    that names the shape received.
+
+    Parameters
+    ----------
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nidl.transforms import VolumeTransform
+    >>> class Negate(VolumeTransform):
+    ...     def apply_transform(self, data):
+    ...         return -data
+    >>> Negate()(np.ones((1, 2, 2, 2))).shape
+    (1, 2, 2, 2)
+    >>> Negate()(np.ones((2, 2)))
+    Traceback (most recent call last):
+    ...
+    ValueError: Negate expects a volume of shape (C, X, Y, Z) or (X, Y, Z); got shape (2, 2) ...
+    """
+
+    #: Whether the transform also accepts spatial image objects (with
+    #: ``dataobj`` and ``affine``, as nibabel's) and returns one.
+    _accepts_images = False
+
+    def __call__(self, data, *args, **kwargs):
+        if _is_image(data):
+            if not self._accepts_images:
+                raise TypeError(
+                    f"{self.name} takes a numpy.ndarray or a torch.Tensor of "
+                    f"shape (C, X, Y, Z) or (X, Y, Z); got an image object "
+                    f"({type(data).__name__}). Pass its voxels, e.g. "
+                    "numpy.asarray(image.dataobj), or apply the transforms "
+                    "that need the image geometry first."
+                )
+            _check_image_shape(data, self.name)
+            if self.p is not None and not self._draw_application():
+                return data
+            return self._transform_image(data)
+        return super().__call__(data, *args, **kwargs)
+
+    def parse_data(self, data):
+        """Check that the input is a 3-D or 4-D array or tensor.
+
+        Parameters
+        ----------
+        data : numpy.ndarray or torch.Tensor
+            A volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            The same volume, once checked.
+        """
+        data = super().parse_data(data)
+        if data.ndim not in (3, 4):
+            raise ValueError(
+                f"{self.name} expects a volume of shape (C, X, Y, Z) or "
+                f"(X, Y, Z); got shape {tuple(data.shape)} ({data.ndim} "
+                "dimensions). Select one volume of a batch, or add a channel "
+                "axis to a 3-D volume with data[None]."
+            )
+        return data
+
+    def _transform_image(self, image):
+        """Transform an image object; the affine is unchanged by default."""
+        volume = _image_to_volume(image)
+        return _volume_to_image(image, self.apply_transform(volume), image.affine)
+
+
+def _check_image_shape(image, owner):
+    if len(image.shape) not in (3, 4):
+        raise ValueError(
+            f"{owner} expects a 3-D image, or a 4-D image whose last axis "
+            f"holds volumes; got an image of shape {tuple(image.shape)}."
+        )
+
+
+def _image_to_volume(image):
+    """The voxels of an image, channels first (images keep them last)."""
+    volume = np.asarray(image.dataobj)
+    return np.moveaxis(volume, -1, 0) if volume.ndim == 4 else volume
+
+
+def _volume_to_image(image, volume, affine):
+    """A new image of the same class as ``image``, holding ``volume``."""
+    volume = np.asarray(volume)
+    if volume.ndim == 4:
+        volume = np.moveaxis(volume, 0, -1)
+    header = image.header.copy() if getattr(image, "header", None) is not None else None
+    if header is not None and hasattr(header, "set_data_dtype"):
+        header.set_data_dtype(volume.dtype)
+    return type(image)(np.ascontiguousarray(volume), np.asarray(affine), header=header)
+
+
+class Identity(Transform):
+    """Transform that returns its input unchanged.
+
+    Useful as a placeholder where a transform is expected, for instance as
+    one of the views of :class:`MultiViewsTransform`.
+
+    Parameters
+    ----------
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.transforms import Identity
+    >>> x = torch.arange(3)
+    >>> Identity()(x) is x
+    True
+    >>> Identity()
+    Identity(p=None)
+    """
+
+    def apply_transform(self, data, *args, **kwargs):
+        """Return the input unchanged.
+
+        Parameters
+        ----------
+        data : numpy.ndarray or torch.Tensor
+            The input.
+        *args, **kwargs
+            Ignored.
+
+        Returns
+        -------
+        numpy.ndarray or torch.Tensor
+            The input itself.
+        """
+        return data
+
+
+class Compose:
+    """Apply a list of transforms one after the other.
+
+    Parameters
+    ----------
+    transforms : sequence of callables
+        The transforms, applied in the order given. They can be nidl
+        transforms or any callable that takes and returns one input.
+
+    Attributes
+    ----------
+    transforms : list of callables
+        The transforms, in order.
+    is_random : bool
+        Whether any of the transforms is random. A callable that does not
+        define ``is_random`` counts as random.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from nidl.transforms import Compose, CropOrPad, ZNormalization
+    >>> preprocess = Compose([CropOrPad((4, 4, 4)), ZNormalization()])
+    >>> preprocess(np.random.rand(6, 5, 3)).shape
+    (4, 4, 4)
+    >>> preprocess.is_random
+    False
+    >>> preprocess
+    Compose(transforms=[CropOrPad(target_shape=(4, 4, 4), padding_mode='constant', constant_values=0.0, p=None), ZNormalization(masking_fn=None, eps=1e-08, p=None)])
+    """
+
+    def __init__(self, transforms):
+        if isinstance(transforms, (str, bytes)) or not isinstance(transforms, Sequence):
+            raise TypeError(
+                "Compose: transforms must be a list of callables; got "
+                f"{type(transforms).__name__}. Wrap a single transform in a "
+                "list: Compose([transform])."
+            )
+        for index, transform in enumerate(transforms):
+            if not callable(transform):
+                raise TypeError(
+                    f"Compose: transforms[{index}] is a "
+                    f"{type(transform).__name__}, which is not callable; pass "
+                    "transforms (objects that are called on the data)."
+                )
+        self.transforms = list(transforms)
+
+    def __call__(self, data):
+        for transform in self.transforms:
+            data = transform(data)
+        return data
+
+    @property
+    def is_random(self):
+        """Whether any of the transforms is random."""
+        return any(_is_random(t) for t in self.transforms)
+
+    def __repr__(self):
+        return f"Compose(transforms={_describe(self.transforms)})"
+
+
+class MultiViewsTransform(Transform):
+    """Produce several views of one input, each from a transform.
+
+    Contrastive and other self-supervised methods train on several randomly
+    augmented views of each sample: give one random transform and
+    ``n_views`` to draw that many views, or a list of transforms to get one
+    view from each.
+
+    Parameters
+    ----------
+    transforms : callable or sequence of callables
+        One transform, applied ``n_views`` times, or a list of transforms,
+        each applied once to the input.
+    n_views : int or None, default=None
+        Number of views made with a single transform (None means 1). With a
+        list of transforms it must be None or 1.
+    p : float or None, default=None
+        Probability of transforming the input; when it is not, each view is
+        the input itself. None transforms it always.
+
+    Attributes
+    ----------
+    transforms : list of callables
+        The transform that makes each view, one per view.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.transforms import MultiViewsTransform, RandomGaussianNoise
+    >>> views = MultiViewsTransform(RandomGaussianNoise(), n_views=2)
+    >>> a, b = views(torch.zeros(1, 4, 4, 4))
+    >>> a.shape, bool((a != b).any())
+    (torch.Size([1, 4, 4, 4]), True)
+    >>> views.is_random
+    True
+    """
+
+    def __init__(self, transforms, n_views=None, p=None):
+        super().__init__(p=p)
+        owner = type(self).__name__
+        if n_views is not None and (
+            not isinstance(n_views, numbers.Integral)
+            or isinstance(n_views, bool)
+            or n_views < 1
+        ):
+            raise ValueError(
+                f"{owner}: n_views={n_views!r} must be a positive int, or None "
+                "for one view."
+            )
+        if callable(transforms):
+            views = [transforms] * (1 if n_views is None else int(n_views))
+        elif isinstance(transforms, Sequence) and not isinstance(transforms, str):
+            if n_views not in (None, 1):
+                raise ValueError(
+                    f"{owner}: n_views={n_views!r} was given with a list of "
+                    f"{len(transforms)} transforms, which makes one view per "
+                    "transform; leave n_views=None, or pass a single transform "
+                    "to apply n_views times."
+                )
+            for index, transform in enumerate(transforms):
+                if not callable(transform):
+                    raise TypeError(
+                        f"{owner}: transforms[{index}] is a "
+                        f"{type(transform).__name__}, which is not callable."
+                    )
+            views = list(transforms)
+        else:
+            raise TypeError(
+                f"{owner}: transforms must be a callable or a list of "
+                f"callables; got {type(transforms).__name__}."
+            )
+        self._transforms_argument = transforms
+        self.n_views = n_views
+        self.transforms = views
+
+    def parse_data(self, data):
+        """Return the input as it is: each view's transform checks it.
+
+        Parameters
+        ----------
+        data : object
+            The input.
+
+        Returns
+        -------
+        object
+            The same input.
+        """
+        return data
+
+    def __call__(self, data, *args, **kwargs):
+        if self.p is not None and not self._draw_application():
+            return [data for _ in self.transforms]
+        return self.apply_transform(data, *args, **kwargs)
+
+    def apply_transform(self, data, *args, **kwargs):
+        """Make the views.
+
+        Parameters
+        ----------
+        data : object
+            The input.
+        *args, **kwargs
+            Given to each view's transform.
+
+        Returns
+        -------
+        list
+            One transformed input per view.
+        """
+        return [transform(data, *args, **kwargs) for transform in self.transforms]
+
+    @property
+    def is_random(self):
+        """Whether any view is random, or the views are applied with ``p``."""
+        return self.p is not None or any(_is_random(t) for t in self.transforms)
+
+    def _repr_parameters(self):
+        transforms = self._transforms_argument
+        if not callable(transforms):
+            transforms = list(transforms)
+        return [("transforms", transforms), ("n_views", self.n_views), ("p", self.p)]
+
+
+def _check_callable(value, name, owner):
+    if value is not None and not callable(value):
+        raise TypeError(
+            f"{owner}: {name} must be a callable or None; got a "
+            f"{type(value).__name__}."
+        )
+    return value
+
