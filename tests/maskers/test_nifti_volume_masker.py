@@ -155,16 +155,21 @@ def test_resample_puts_images_on_the_mask_grid(mask_path, data, mask):
         NiftiVolumeMasker(mask_path).fit().transform(larger)
 
 
-def test_mask_computed_from_the_images(tmp_path, mask):
-    # A skull-stripped-like cohort: values inside a box, 0 around it.
+@pytest.fixture
+def stripped(tmp_path, mask):
+    """A skull-stripped-like cohort: values inside the mask, 0 around it."""
     rng = np.random.default_rng(1)
+    data = (mask * rng.uniform(1, 2, size=(3, *GRID))).astype("float32")
     files = []
-    for index in range(3):
+    for index, volume in enumerate(data):
         path = tmp_path / f"stripped_{index}.nii"
-        volume = (mask * rng.uniform(1, 2, size=GRID)).astype("float32")
         nibabel.save(nibabel.Nifti1Image(volume, AFFINE), path)
         files.append(path)
-    masker = NiftiVolumeMasker().fit(files)
+    return files, data
+
+
+def test_mask_computed_from_the_images(stripped, mask):
+    masker = NiftiVolumeMasker().fit(stripped[0])
     np.testing.assert_array_equal(masker.mask_img_.get_fdata(), mask)
     np.testing.assert_array_equal(masker.affine_, AFFINE)
     assert masker.grid_shape_ == GRID
@@ -287,3 +292,22 @@ def test_pipeline_from_paths_to_latents_and_back_to_images(mask_path, paths):
     img = pipe[0].inverse_transform(traversals.reshape(-1, *traversals.shape[2:]))
     assert img.shape == (*GRID, 6)
     assert np.all(img.get_fdata()[outside] == 0)
+
+
+@pytest.mark.parametrize(
+    "strategy, compute",
+    [
+        ("background", "compute_background_mask"),
+        ("epi", "compute_epi_mask"),
+        ("whole-brain-template", "compute_brain_mask"),
+    ],
+)
+def test_mask_strategy_is_nilearn_on_the_mean_image(strategy, compute, stripped):
+    from nilearn import masking
+
+    paths, data = stripped
+    masker = NiftiVolumeMasker(mask_strategy=strategy).fit(paths)
+    expected = getattr(masking, compute)(nibabel.Nifti1Image(data.mean(0), AFFINE))
+    np.testing.assert_array_equal(
+        masker.mask_img_.get_fdata(), expected.get_fdata() > 0
+    )
