@@ -251,8 +251,8 @@ class ImageDataFrameDataset(Dataset):
         Keeps only the rows whose labels it accepts: a callable receives the
         label (one column) or the tuple of labels; a dict maps column names
         to a callable that receives that column's label, and a row is kept
-        if all accept it. For instance ``lambda age: age == age`` drops
-        missing (NaN) ages.
+        if all accept it. For instance ``{"age": pandas.notna}`` drops the
+        rows whose age is missing.
     read_csv_kwargs : dict, default=None
         Keyword arguments of ``pandas.read_csv`` when ``df`` is a path.
     cache_dir : str or os.PathLike, default=None
@@ -283,10 +283,12 @@ class ImageDataFrameDataset(Dataset):
         At construction, if a cell of the path column is not a path (a
         missing value, for instance).
     ValueError
-        At construction, if a column is missing, or, with the default loader and no transform, if two images have
-        different shapes or affines (both files are named). When items are
-        read, if an item's shape differs from that of the first item read by
-        this process (both files are named), or a file's checksum differs.
+        At construction, if a column is missing, if the default loader does
+        not know a file's extension, or, with the default loader and no
+        transform, if two images have different shapes or affines (both files
+        are named). When items are read, if an item's shape differs from that
+        of the first item read by this process (both files are named), or a
+        file's checksum differs.
 
     Notes
     -----
@@ -348,7 +350,7 @@ class ImageDataFrameDataset(Dataset):
 
     >>> dataset = ImageDataFrameDataset(
     ...     folder, table, label_cols=["age", "sex"],
-    ...     is_valid_label={"age": lambda age: age == age},
+    ...     is_valid_label={"age": pd.notna},
     ...     cache_dir=os.path.join(folder, "cache"))
     >>> len(dataset), dataset.targets
     (2, [(31.0, 0), (57.0, 1)])
@@ -535,7 +537,8 @@ class ImageDataFrameDataset(Dataset):
     def _check_headers(self):
         """Read NIfTI headers (cheap: no data) and .npy shapes.
 
-        A file that is not an image fails here, naming it. Without a
+        A file that is not an image, or whose extension the default loader
+        does not know, fails here, naming it. Without a
         transform, all items must have one shape and NIfTI images one
         affine, since nothing will bring them to a common grid.
         """
@@ -556,8 +559,13 @@ class ImageDataFrameDataset(Dataset):
                     shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
                 except (OSError, ValueError, EOFError) as error:
                     raise _cannot_read(path, "NumPy", error) from error
-            else:
+            elif lower.endswith((".npz", *_PIL_SUFFIXES)):
                 continue
+            else:
+                raise ValueError(
+                    f"cannot read {path}: its extension is not one of "
+                    f"{_SUPPORTED}. Pass a function that reads it as image_loader."
+                )
             if self.transform is not None:
                 continue
             if first_shape is None:
