@@ -102,6 +102,8 @@ class ZNormalization(VolumeTransform):
     0.0 1.0
     """
 
+    _accepts_images = True
+
     def __init__(self, masking_fn=None, eps=1e-8, p=None):
         super().__init__(p=p)
         owner = type(self).__name__
@@ -175,6 +177,8 @@ class RobustRescaling(VolumeTransform):
     >>> float(out[1, 2, 3])  # not crushed towards 0 by the outlier
     0.5709...
     """
+
+    _accepts_images = True
 
     def __init__(
         self, out_min_max=(0, 1), percentiles=(1, 99), masking_fn=None, p=None
