@@ -318,11 +318,13 @@ class ImageDataFrameDataset(Dataset):
     and renamed, so an interrupted write leaves no partial entry and
     several DataLoader workers or processes can fill the cache at once.
 
-    **Shapes.** With the default loader and no transform, the NIfTI
-    headers are read at construction (the data are not) and images of
-    different shapes or affines are refused, naming two of them. With a
-    transform, each process compares the shape of the items it produces
-    with the first one it produced.
+    **Checks at construction.** With the default loader, the NIfTI headers
+    (and the shapes of ``.npy`` files) are read at construction, not their
+    data: a file that is not an image fails before training, and, without
+    a transform, images of different shapes or affines are refused, naming
+    two of them. A file whose data are damaged fails at its first read.
+    With a transform, each process compares the shape of the items it
+    produces with the first one it produced.
 
     Examples
     --------
