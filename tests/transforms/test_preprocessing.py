@@ -14,7 +14,6 @@ from nidl.transforms import (
     RobustRescaling,
     ZNormalization,
 )
-from nidl.transforms.volume import preprocessing
 
 
 def channels(array):
@@ -269,8 +268,3 @@ def test_parameters_are_checked_at_construction(build, match):
 def test_masking_fn_must_be_callable():
     with pytest.raises(TypeError, match="masking_fn"):
         ZNormalization(masking_fn=np.ones((2, 2, 2)))
-
-
-def test_scipy_is_imported_only_where_needed():
-    source = open(preprocessing.__file__).read()
-    assert "\nfrom scipy" not in source and "\nimport scipy" not in source
