@@ -236,6 +236,14 @@ class Transform(ABC):
     is_random : bool
         Whether two calls on the same input may give different outputs.
 
+    Notes
+    -----
+    As in scikit-learn, a subclass stores each constructor parameter under
+    its own name: ``repr`` is built from them, and a cache of preprocessed
+    volumes uses that ``repr`` as its key. A subclass that draws random
+    numbers sets the class attribute ``_draws_random_numbers = True`` and
+    draws them from torch's generator.
+
     Examples
     --------
     >>> import numpy as np
