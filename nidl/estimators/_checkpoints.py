@@ -13,6 +13,29 @@ def _is_plain(value):
     return value is None or isinstance(value, (bool, numbers.Number, str))
 
 
+def fitted_attributes(estimator):
+    """The attributes ``fit`` learned (public names ending in ``_``), as plain values.
+
+    Feature names become a list, which checkpoints store without pickling
+    NumPy objects.
+    """
+    fitted = {
+        name: value
+        for name, value in vars(estimator).items()
+        if name.endswith("_") and not name.startswith("_")
+    }
+    if "feature_names_in_" in fitted:
+        fitted["feature_names_in_"] = list(fitted["feature_names_in_"])
+    return fitted
+
+
+def set_fitted_attributes(estimator, fitted):
+    """Set the attributes that :func:`fitted_attributes` returned."""
+    for name, value in fitted.items():
+        if name == "feature_names_in_":
+            value = np.asarray(value, dtype=object)
+        setattr(estimator, name, value)
+
 
 class CheckpointMixin:
     """Checkpoint hooks of :class:`~nidl.estimators.base.BaseEstimator`.
@@ -40,26 +63,19 @@ class CheckpointMixin:
             if _is_plain(value)
         }
         fitted = {
-            name: value
-            for name, value in vars(self).items()
-            if name.endswith("_") and not name.startswith("_")
+            **fitted_attributes(self),
+            "n_epochs_": self.current_epoch,
+            "n_steps_": self.global_step,
         }
-        if "feature_names_in_" in fitted:
-            fitted["feature_names_in_"] = list(fitted["feature_names_in_"])
-        fitted["n_epochs_"] = self.current_epoch
-        fitted["n_steps_"] = self.global_step
         checkpoint["nidl"] = {"fitted": fitted, "rng_state": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint):
         """Restore the fitted attributes and build the layers before the weights."""
-        if not getattr(self, "_modules_built", False):
+        if not self._modules_built:
             self._build_modules()
             self._modules_built = True
         saved = checkpoint.get("nidl", {})
-        for name, value in saved.get("fitted", {}).items():
-            if name == "feature_names_in_":
-                value = np.asarray(value, dtype=object)
-            setattr(self, name, value)
+        set_fitted_attributes(self, saved.get("fitted", {}))
         # Resuming a seeded fit (and only then) continues its random stream;
         # the fit runs inside a forked generator, so the user's is untouched.
         resuming = self._trainer is not None and self.trainer.training
@@ -89,10 +105,16 @@ class CheckpointMixin:
         return self
 
     def get_extra_state(self):
-        """Training counts that travel with the weights, e.g. out of spawned workers."""
-        return {"training_counts": getattr(self, "_training_counts", None)}
+        """The fitted attributes of the last complete fit, carried with the weights.
+
+        A spawning strategy trains in other processes and sends the weights
+        back; the attributes travel with them. Checkpoints written during
+        training carry none (see ``on_save_checkpoint`` for theirs).
+        """
+        return {"training_record": self.__dict__.get("_training_record")}
 
     def set_extra_state(self, state):
-        counts = state.get("training_counts") if isinstance(state, dict) else None
-        if counts is not None:
-            self._training_counts = tuple(counts)
+        record = state.get("training_record") if isinstance(state, dict) else None
+        if record is not None:
+            self._training_record = record
+            set_fitted_attributes(self, record)

@@ -7,6 +7,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, returns_numpy
 from ..utils._data import iterate_batches
+from ..utils._distributed import gather_shares, process_share
 from ._training import seeded
 
 #: Number of input values (sample size times batch size) an inference batch
@@ -47,13 +48,23 @@ class InferenceMixin:
         sample_size = max(int(np.prod(getattr(self, "sample_shape_", ()))), 1)
         return max(self.batch_size, INFERENCE_BATCH_VALUES // sample_size)
 
-    def _predict(self, X, step):
+    def _predict(self, X, step, y=None):
         """Apply ``step(batch, batch_idx)`` to every batch of checked data ``X``.
 
         Runs in evaluation mode under ``torch.inference_mode``, seeded with
         ``random_state``, and returns the outputs concatenated on the CPU, one
-        row per sample, in the loader's order.
+        row per sample, in the loader's order: a tensor, or a dictionary of
+        tensors when the step returns dictionaries. With ``y`` (targets of a
+        tensor ``X``), batches are ``(x, y)`` pairs.
+
+        Under a distributed strategy (a process group of several processes,
+        as after a fit with ``strategy="ddp"``), every process calls this:
+        each computes a contiguous share of the samples and all receive all
+        rows, in input order (see :mod:`nidl.utils._distributed`).
         """
+        share = process_share(X, y)
+        if share is not None:
+            X, y, sizes = share
         device = self._inference_device()
         memory_format = self._memory_format(device, training=False)
         previous_device, was_training = self.device, self.training
@@ -65,18 +76,24 @@ class InferenceMixin:
         outputs = []
         try:
             with seeded(self.random_state), torch.inference_mode():
-                batches = iterate_batches(X, batch_size=self._inference_batch_size())
+                batches = iterate_batches(X, y, batch_size=self._inference_batch_size())
                 for batch_idx, batch in enumerate(batches):
                     if device.type != "cpu":
                         batch = move_data_to_device(batch, device)
                     batch = self._format_batch(batch, memory_format)
-                    outputs.append(step(batch, batch_idx).cpu())
+                    outputs.append(move_data_to_device(step(batch, batch_idx), "cpu"))
         finally:
             self.train(was_training)
             if device != previous_device:
                 self.to(previous_device)
-        # Concatenating outside inference mode gives an ordinary tensor.
-        return torch.cat(outputs)
+        # Concatenating outside inference mode gives ordinary tensors.
+        if isinstance(outputs[0], dict):
+            rows = {key: torch.cat([out[key] for out in outputs]) for key in outputs[0]}
+            if share is not None:
+                rows = {key: gather_shares(value, sizes) for key, value in rows.items()}
+            return rows
+        rows = torch.cat(outputs)
+        return rows if share is None else gather_shares(rows, sizes)
 
     def _checked_predict(self, X, step):
         """``_predict`` on validated input, in the output type of the input."""

@@ -6,6 +6,11 @@ predictors (``predict`` through ``predict_step``): ``RegressorMixin``,
 """
 
 import sklearn.base
+import torch
+from sklearn.utils.validation import check_is_fitted
+
+from ..utils import check_input, returns_numpy
+from ..utils.validation import check_targets
 
 
 class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
@@ -71,6 +76,112 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Transform one batch; subclasses implement it."""
         raise NotImplementedError
+
+    def predict_step(self, batch, batch_idx, dataloader_idx=0):
+        """``transform_step``: ``Trainer.predict`` gives the transformed batches.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Index of the batch.
+        dataloader_idx : int, default=0
+            Index of the loader.
+
+        Returns
+        -------
+        X_new : torch.Tensor
+            What ``transform_step`` returns.
+        """
+        return self.transform_step(batch, batch_idx, dataloader_idx)
+
+    def transform_step_with_targets(self, batch, batch_idx, dataloader_idx=0):
+        """Transform one ``(x, y, ...)`` batch and keep its targets.
+
+        Parameters
+        ----------
+        batch : tuple or list
+            ``(x, y, ...)``; ``x`` is transformed, ``y`` is kept.
+        batch_idx : int
+            Index of the batch.
+        dataloader_idx : int, default=0
+            Index of the loader.
+
+        Returns
+        -------
+        outputs : dict
+            ``{"features": transform_step(batch), "targets": y}``.
+        """
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError(
+                "transform_with_targets needs batches of (x, y) with targets; "
+                f"got batches of {type(batch).__name__}. Pass a Dataset or "
+                "DataLoader giving (x, y), or transform_with_targets(X, y)."
+            )
+        targets = batch[1]
+        if not isinstance(targets, torch.Tensor):
+            targets = torch.as_tensor(targets)
+        return {
+            "features": self.transform_step(batch, batch_idx, dataloader_idx),
+            "targets": targets,
+        }
+
+    def transform_with_targets(self, X, y=None):
+        """Transform ``X`` and return its targets with it, row for row.
+
+        Useful for a probe (a linear model on the features) on data whose
+        targets travel with the inputs, such as a DataLoader of ``(x, y)``
+        batches: both come back in the same order, under a distributed
+        strategy too.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data; a Dataset or DataLoader
+            gives ``(x, y, ...)`` samples or batches.
+        y : array-like or torch.Tensor, default=None
+            Targets of array or tensor input, one per sample (a Dataset or
+            DataLoader carries its own).
+
+        Returns
+        -------
+        features : numpy.ndarray or torch.Tensor, shape (n_samples, n_components)
+            As :meth:`transform` returns them.
+        targets : numpy.ndarray or torch.Tensor, shape (n_samples, ...)
+            The targets, in the same order and of the same kind.
+
+        Examples
+        --------
+        >>> import torch
+        >>> from torch.utils.data import DataLoader, TensorDataset
+        >>> from nidl.estimators.autoencoders import VAE
+        >>> X, y = torch.randn(10, 4), torch.arange(10)
+        >>> vae = VAE(torch.nn.Linear(4, 8), torch.nn.Linear(2, 4), encoder_out_dim=8,
+        ...           latent_dim=2, max_epochs=1, enable_progress_bar=False).fit(X)
+        >>> features, targets = vae.transform_with_targets(
+        ...     DataLoader(TensorDataset(X, y), batch_size=4))
+        >>> features.shape, targets.tolist() == y.tolist()
+        (torch.Size([10, 2]), True)
+        """
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False)
+        if isinstance(data, torch.Tensor):
+            if y is None:
+                raise ValueError(
+                    "transform_with_targets with array or tensor input needs y, "
+                    "one target per sample; pass transform_with_targets(X, y)."
+                )
+            y = check_targets(y, len(data))
+        elif y is not None:
+            raise ValueError(
+                "y is given, but the Dataset or DataLoader carries its own targets "
+                "in its (x, y) batches; pass y only with array or tensor input."
+            )
+        outputs = self._predict(data, self.transform_step_with_targets, y=y)
+        if returns_numpy(X):
+            return outputs["features"].numpy(), outputs["targets"].numpy()
+        return outputs["features"], outputs["targets"]
 
 
 class _PredictMixin:

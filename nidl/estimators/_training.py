@@ -17,6 +17,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ._checkpoints import fitted_attributes, set_fitted_attributes
+
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
 TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
     "self"
@@ -259,13 +261,26 @@ class TrainingMixin:
         if torch.multiprocessing.current_process().name != "MainProcess":
             silence_lightning()
 
+    def on_train_start(self):
+        # A fit's record is made at its end; until then there is none, in
+        # the checkpoints written during training too.
+        self._training_record = None
+        self._fitted_by_trainer = not self.__dict__.get("_data_checked_by_fit", False)
+
     def on_train_end(self):
         if self._memory_format(self.device) is not None:
             # Weights go back to the default format, the one inference uses.
             self.to(memory_format=torch.contiguous_format)
-        # Recorded by the process that trains and carried back to the calling
-        # process in the state dict (see get_extra_state), spawned or not.
-        self._training_counts = (self.current_epoch, self.global_step)
+        # The fitted attributes, recorded by the process that trains and
+        # carried back to the calling process in the state dict (see
+        # get_extra_state), spawned or not.
+        self._training_record = {
+            **fitted_attributes(self),
+            "n_epochs_": self.current_epoch,
+            "n_steps_": self.global_step,
+        }
+        set_fitted_attributes(self, self._training_record)
+        self._fit_device = str(self.device)
         # A compiled forward pass does not pickle; it is rebuilt when needed.
         self.__dict__.pop("_compiled_forward", None)
 
@@ -276,6 +291,9 @@ class TrainingMixin:
     def on_train_batch_start(self, batch, batch_idx):
         # The optimiser step a batch's losses belong to, for error messages.
         self._batch_start_step = self.global_step
+        if self._fitted_by_trainer:
+            self._fitted_by_trainer = False
+            self._adopt_training_data(batch)
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
         """Stop training with an error when a loss term is not finite.

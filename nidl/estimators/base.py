@@ -8,18 +8,18 @@ checkpoints and inference have modules of their own.
 """
 
 import copy
+import inspect
 import numbers
 from contextlib import contextmanager
 
-import numpy as np
 import pytorch_lightning as pl
 import sklearn.base
 import torch
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_scalar
 
-from ..utils import check_input, make_loader
+from ..utils import batch_input, check_input, make_loader
 from ..utils._data import is_dataset, is_loader, n_samples
-from ..utils.validation import check_input_and_samples
+from ..utils.validation import check_input_and_samples, check_targets
 from ._checkpoints import CheckpointMixin
 from ._inference import INFERENCE_BATCH_VALUES, InferenceMixin  # noqa: F401
 
@@ -65,12 +65,36 @@ def _restore(modules, snapshots):
         module.__dict__.update(fresh[name].__dict__)
 
 
+class _BuildsLayersOnConstruction(type):
+    """Metaclass of the estimators: their own layers exist once they are constructed.
+
+    A constructor stores its parameters and calls its parent's; the layers
+    that depend on those parameters (a VAE's heads and loss) can only be
+    built once the outermost constructor has stored them all, which is when
+    this calls ``_build_initial_modules``. Copies and unpickled estimators
+    keep the layers they carry.
+    """
+
+    def __call__(cls, *args, **kwargs):
+        estimator = super().__call__(*args, **kwargs)
+        estimator._build_initial_modules()
+        return estimator
+
+    @property
+    def __signature__(cls):
+        # The signature of the class is its constructor's, not the generic
+        # one of __call__ above (scikit-learn's checks inspect it).
+        signature = inspect.signature(cls.__init__)
+        return signature.replace(parameters=list(signature.parameters.values())[1:])
+
+
 class BaseEstimator(
     sklearn.base.BaseEstimator,
     InferenceMixin,
     CheckpointMixin,
     TrainingMixin,
     pl.LightningModule,
+    metaclass=_BuildsLayersOnConstruction,
 ):
     """Base class of nidl estimators: a LightningModule with the scikit-learn API.
 
@@ -82,6 +106,11 @@ class BaseEstimator(
     parameters like the others: ``get_params`` lists them, ``set_params``
     changes them and ``sklearn.base.clone`` keeps them.
 
+    The estimator's own layers are built at construction, so that it is a
+    working LightningModule at once: a Trainer can train it (``Trainer.fit``
+    sets the fitted attributes from the data it trains on, as ``fit`` does),
+    and its steps run outside a Trainer too.
+
     ``fit`` validates the parameters and the data, restores the initial
     weights of the user's modules and rebuilds the estimator's own layers
     (so that every fit starts from the same point, as a scikit-learn refit
@@ -90,7 +119,8 @@ class BaseEstimator(
 
     Subclasses implement the Lightning steps and, where needed, the hooks
     ``_check_params``, ``_build_modules``, ``_check_modules`` and declare the
-    constructor parameters holding user modules in ``_user_modules``.
+    constructor parameters holding user modules in ``_user_modules`` and
+    those that shape their own layers in ``_layer_parameters``.
 
     Parameters
     ----------
@@ -113,6 +143,15 @@ class BaseEstimator(
     #: Constructor parameters that hold the user's modules; ``fit`` restores
     #: their initial weights before training.
     _user_modules = ()
+
+    #: Constructor parameters that shape the estimator's own layers: changing
+    #: one through ``set_params`` builds the layers anew.
+    _layer_parameters = ()
+
+    #: Whether the estimator's own layers depend on its parameters only, and
+    #: so exist from construction on; otherwise (layers shaped by the data)
+    #: ``fit`` builds them.
+    _layers_from_parameters = False
 
     def __init__(self, **trainer_kwargs):
         pl.LightningModule.__init__(self)
@@ -166,6 +205,7 @@ class BaseEstimator(
             This estimator.
         """
         own = set(self._get_param_names())
+        before = self.get_params(deep=False)
         trainer_params = {
             key: value
             for key, value in params.items()
@@ -182,13 +222,28 @@ class BaseEstimator(
         for key, value in replaced_modules.items():
             del self._modules[key]
             setattr(self, key, value)
-        return super().set_params(
+        super().set_params(
             **{
                 key: value
                 for key, value in params.items()
                 if key not in trainer_params and key not in replaced_modules
             }
         )
+        changed = {
+            key for key in params if key in own and params[key] is not before.get(key)
+        }
+        if changed:
+            self._parameters_changed(changed)
+        return self
+
+    def _parameters_changed(self, changed):
+        """Make the layers follow the constructor parameters named in ``changed``.
+
+        Layers keep their weights unless a parameter that shapes them
+        changed; subclasses also update what holds no weights (a loss).
+        """
+        if changed & set(self._layer_parameters) or not self._modules_built:
+            self._build_initial_modules()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_steps_")
@@ -246,12 +301,44 @@ class BaseEstimator(
     def _check_modules(self, x):
         """Check the modules against a few input samples ``x`` before training."""
 
+    def _build_initial_modules(self):
+        """Build the estimator's own layers, where the parameters are valid.
+
+        Invalid parameters leave the layers unbuilt: as in scikit-learn, they
+        are reported by ``fit`` (or by a Trainer, in ``configure_model``),
+        not by the constructor or ``set_params``.
+        """
+        if not self._layers_from_parameters:
+            self._modules_built = False
+            return
+        try:
+            self._check_params()
+        except (TypeError, ValueError):
+            self._modules_built = False
+            return
+        self._build_modules()
+        self._modules_built = True
+
     def configure_model(self):
-        # Lightning calls this hook when the module is trained by a Trainer
-        # directly (not through ``fit``): build what ``fit`` would have built.
-        if not getattr(self, "_modules_built", False):
+        # Lightning calls this hook before training: parameters that could
+        # not build the layers at construction are reported here.
+        if not self._modules_built:
+            self._check_params()
             self._build_modules()
             self._modules_built = True
+
+    def _adopt_training_data(self, batch):
+        """Fitted attributes from the first batch of a fit run by a Trainer.
+
+        ``fit`` checks the data before training; a model trained by the
+        user's own ``Trainer.fit`` is checked on its first batch, which sets
+        ``n_features_in_`` and ``sample_shape_`` likewise, and the user's
+        modules are recorded in their state before training, the state a
+        later ``fit`` starts from.
+        """
+        check_input(self, batch_input(batch).detach().cpu(), reset=True)
+        self._n_train_samples = n_samples(self.trainer.train_dataloader)
+        self._record_initial_modules()
 
     # ------------------------------------------------------------------
     # Training
@@ -301,10 +388,20 @@ class BaseEstimator(
                 self._reset_modules()
                 self._check_modules(samples)
             trainer = self._make_trainer()
-            self._training_counts = None
-            with seeded(self.random_state), quiet_lightning():
-                trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
-            self.n_epochs_, self.n_steps_ = self._training_counts
+            # The data is checked here already: the Trainer's first batch
+            # need not be (see _adopt_training_data).
+            self._data_checked_by_fit = True
+            self._training_record = None
+            try:
+                with seeded(self.random_state), quiet_lightning():
+                    trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
+            finally:
+                del self._data_checked_by_fit
+            if self._training_record is None:
+                raise RuntimeError(
+                    f"the Trainer stopped before the end of training; {type(self).__name__} "
+                    "is left as it was before fit."
+                )
             self._fit_device = str(trainer.strategy.root_device)
         return self
 
@@ -324,14 +421,7 @@ class BaseEstimator(
                 f"{type(self).__name__} requires y with array or tensor input; "
                 "pass fit(X, y), or batches of (x, y) in a Dataset or DataLoader."
             )
-        values = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
-        y = check_array(values, ensure_2d=False, dtype="numeric", input_name="y")
-        if len(y) != len(X):
-            raise ValueError(
-                f"X has {len(X)} samples but y has {len(y)}; pass one target per sample."
-            )
-        y = torch.from_numpy(np.ascontiguousarray(y))
-        return y.float() if y.is_floating_point() else y
+        return check_targets(y, len(X))
 
     @contextmanager
     def _unchanged_on_failure(self):
@@ -353,17 +443,25 @@ class BaseEstimator(
         # The first fit records the state the user's modules came with; every
         # later fit starts from it again, as a scikit-learn refit does. A
         # module replaced through set_params is recorded anew.
-        modules = {name: getattr(self, name) for name in self._user_modules}
         recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
         unchanged = {
             name: module
-            for name, module in modules.items()
-            if recorded.get(name) is module
+            for name in self._user_modules
+            if recorded.get(name) is (module := getattr(self, name))
         }
         _restore(unchanged, {name: snapshots[name] for name in unchanged})
-        self._initial_modules = (modules, copy.deepcopy(modules))
+        self._record_initial_modules()
         self._build_modules()
         self._modules_built = True
+
+    def _record_initial_modules(self):
+        """Record the state of the user's modules not recorded yet (or replaced)."""
+        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        modules = {name: getattr(self, name) for name in self._user_modules}
+        new = {name: m for name, m in modules.items() if recorded.get(name) is not m}
+        if new or not recorded:
+            kept = {name: snapshots[name] for name in modules if name not in new}
+            self._initial_modules = (modules, {**kept, **copy.deepcopy(new)})
 
     def __sklearn_clone__(self):
         """An unfitted copy with the same parameters.

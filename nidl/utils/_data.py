@@ -223,7 +223,7 @@ def _sliced_loader(loader):
     )
 
 
-def iterate_batches(X, *, batch_size):
+def iterate_batches(X, y=None, *, batch_size):
     """Batches of ``X`` in order, for inference.
 
     The data goes through :func:`make_loader` without shuffling. Where that
@@ -238,7 +238,7 @@ def iterate_batches(X, *, batch_size):
     >>> [len(batch) for batch in iterate_batches(torch.zeros(5, 2), batch_size=2)]
     [2, 2, 1]
     """
-    loader = make_loader(X, batch_size=batch_size)
+    loader = make_loader(X, y, batch_size=batch_size)
     dataset, size = loader.dataset, loader.batch_size
     if not (isinstance(dataset, TensorBatches) and type(loader.sampler) is SequentialSampler):
         return iter(loader)

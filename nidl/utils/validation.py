@@ -2,6 +2,7 @@
 
 import numpy as np
 import torch
+from sklearn.utils import check_array
 from sklearn.utils.validation import validate_data
 
 from ._data import first_input, is_dataset, is_loader
@@ -87,3 +88,38 @@ def check_input_and_samples(estimator, X, *, reset, n_samples=2):
         )
     checked = torch.from_numpy(np.ascontiguousarray(checked))
     return (X if data_object else checked), checked[:n_samples]
+
+
+def check_targets(y, n_samples):
+    """Check targets given with array or tensor input; return them as a tensor.
+
+    Parameters
+    ----------
+    y : array-like or torch.Tensor, shape (n_samples, ...)
+        Targets, numeric, one per sample.
+    n_samples : int
+        Number of samples of the input they go with.
+
+    Returns
+    -------
+    y : torch.Tensor
+        On the CPU; floating-point targets in float32, others as they are.
+
+    Examples
+    --------
+    >>> from nidl.utils.validation import check_targets
+    >>> check_targets([0, 1, 1], 3)
+    tensor([0, 1, 1])
+    >>> check_targets([0.5, 1.0], 3)
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 3 samples but y has 2; pass one target per sample.
+    """
+    values = y.detach().cpu().numpy() if isinstance(y, torch.Tensor) else y
+    y = check_array(values, ensure_2d=False, dtype="numeric", input_name="y")
+    if len(y) != n_samples:
+        raise ValueError(
+            f"X has {n_samples} samples but y has {len(y)}; pass one target per sample."
+        )
+    y = torch.from_numpy(np.ascontiguousarray(y))
+    return y.float() if y.is_floating_point() else y

@@ -117,7 +117,7 @@ def test_bf16_mixed_precision_trains_on_cpu(dist, small_data):
 
 def test_fused_optimizer_takes_the_steps_of_the_reference_adamw(small_data):
     vae = make_mlp_vae(max_epochs=1).fit(small_data)
-    optimizer = vae.configure_optimizers()
+    optimizer = vae.configure_optimizers()[0]
     assert optimizer.defaults["fused"] is True
     # The same steps with torch's reference loop over parameters.
     reference = make_mlp_vae(max_epochs=1)

@@ -165,6 +165,22 @@ class BetaTCVAE(VAE):
         _check_no_single_sample_batch(X, self.batch_size, "training")
         if val_dataloader is not None:
             _check_no_single_sample_batch(val_dataloader, self.batch_size, "validation")
+        dataset_size = self.dataset_size
+        if dataset_size is None:
+            dataset_size = self._n_train_samples
+        if dataset_size is None:
+            raise ValueError(
+                "BetaTCVAE could not tell the number of training samples, which "
+                "the total-correlation estimate needs; set dataset_size."
+            )
+        self.dataset_size_ = dataset_size
+
+    def _adopt_training_data(self, batch):
+        # Trained by a Trainer of the user's: the training-set size comes
+        # from the Trainer's loader, and the loss is built with it.
+        super()._adopt_training_data(batch)
+        self._check_data(self.trainer.train_dataloader, None)
+        self._criterion = self._make_criterion()
 
     def _make_criterion(self):
         dataset_size = self.dataset_size
@@ -177,12 +193,3 @@ class BetaTCVAE(VAE):
             dataset_size=dataset_size,
             default_dist=self.default_dist,
         )
-
-    def _build_modules(self):
-        super()._build_modules()
-        if self.criterion.dataset_size is None:
-            raise ValueError(
-                "BetaTCVAE could not tell the number of training samples, which "
-                "the total-correlation estimate needs; set dataset_size."
-            )
-        self.dataset_size_ = self.criterion.dataset_size

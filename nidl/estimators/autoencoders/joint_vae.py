@@ -5,7 +5,6 @@ from collections.abc import Sequence
 
 import torch
 from sklearn.utils import check_scalar
-from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategorical
 
@@ -151,6 +150,8 @@ class JointVAE(ClusterMixin, VAE):
     >>> vae.temperature_at(50)  # halfway through the annealing
     0.7071067811865476
     """
+
+    _layer_parameters = VAE._layer_parameters + ("categorical_dims",)
 
     def __init__(
         self,
@@ -482,7 +483,6 @@ class JointVAE(ClusterMixin, VAE):
         x : torch.Tensor, shape (n_samples, ...)
             Decoder means, on the model's device.
         """
-        check_is_fitted(self)
         check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
         with torch.no_grad():
             parts = [torch.randn(n_samples, self.latent_dim, device=self.device)]

@@ -184,6 +184,8 @@ class VAE(TransformerMixin, BaseEstimator):
     """
 
     _user_modules = ("encoder", "decoder")
+    _layer_parameters = ("encoder_out_dim", "latent_dim")
+    _layers_from_parameters = True
 
     def __init__(
         self,
@@ -241,9 +243,18 @@ class VAE(TransformerMixin, BaseEstimator):
         self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
         self._criterion = self._make_criterion()
 
+    def _parameters_changed(self, changed):
+        super()._parameters_changed(changed)
+        # The loss holds no weights: it follows every change of the
+        # parameters at once. Invalid values are reported by fit.
+        try:
+            self._criterion = self._make_criterion()
+        except (TypeError, ValueError):
+            self._modules_built = False
+
     @property
     def criterion(self):
-        """The loss minimised, built from the parameters at ``fit``."""
+        """The loss minimised, built from the parameters."""
         return self._criterion
 
     def _check_modules(self, x):
@@ -331,7 +342,6 @@ class VAE(TransformerMixin, BaseEstimator):
         x : torch.Tensor, shape (n_samples, ...)
             Decoder means, on the model's device.
         """
-        check_is_fitted(self)
         check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
         with torch.no_grad():
             z = torch.randn(n_samples, self.latent_dim, device=self.device)
@@ -406,6 +416,9 @@ class VAE(TransformerMixin, BaseEstimator):
             for name, value in values.items()
             if name == "loss" or name.endswith("_loss")
         }
+        if self._trainer is None:
+            # A step called outside a Trainer has nowhere to log to.
+            return losses
         if stage != "train":
             self.log_dict(
                 {f"{stage}/{name}": value for name, value in losses.items()},
@@ -541,7 +554,7 @@ class VAE(TransformerMixin, BaseEstimator):
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     def configure_optimizers(self):
-        """AdamW over all parameters with ``lr`` and ``weight_decay``.
+        """A list holding one AdamW over all parameters, with ``lr`` and ``weight_decay``.
 
         The fused implementation updates all parameters in one kernel where
         their device has it (CPU and CUDA among others): the same update
@@ -550,12 +563,14 @@ class VAE(TransformerMixin, BaseEstimator):
         step of a small model.
         """
         parameters = list(self.parameters())
-        return torch.optim.AdamW(
-            parameters,
-            lr=self.lr,
-            weight_decay=self.weight_decay,
-            fused=_fused_optimizer_supported(parameters),
-        )
+        return [
+            torch.optim.AdamW(
+                parameters,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                fused=_fused_optimizer_supported(parameters),
+            )
+        ]
 
     # ------------------------------------------------------------------
     # scikit-learn methods beyond transform
