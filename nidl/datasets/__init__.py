@@ -7,9 +7,12 @@ from .dsprites import (
     dsprites_factor_values,
     make_dsprites,
 )
+from .image_dataframe import ImageDataFrameDataset, default_image_loader
 
 __all__ = [
     "DSPRITES_FACTOR_NAMES",
+    "ImageDataFrameDataset",
+    "default_image_loader",
     "draw_dsprites",
     "dsprites_factor_values",
     "make_brain_cohort",
