@@ -6,7 +6,7 @@ from lightning_fabric.utilities.apply_func import move_data_to_device
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, returns_numpy
-from ..utils._data import iterate_batches
+from ..utils._data import iterate_batches, plain_mappings
 from ..utils._distributed import gather_shares, process_share
 from ._training import seeded
 
@@ -79,7 +79,7 @@ class InferenceMixin:
                 batches = iterate_batches(X, y, batch_size=self._inference_batch_size())
                 for batch_idx, batch in enumerate(batches):
                     if device.type != "cpu":
-                        batch = move_data_to_device(batch, device)
+                        batch = move_data_to_device(plain_mappings(batch), device)
                     batch = self._format_batch(batch, memory_format)
                     outputs.append(move_data_to_device(step(batch, batch_idx), "cpu"))
         finally:

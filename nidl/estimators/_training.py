@@ -11,12 +11,15 @@ import inspect
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from contextlib import contextmanager
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from ..utils import batch_input
+from ..utils._data import plain_mappings
 from ._checkpoints import fitted_attributes, set_fitted_attributes
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
@@ -36,12 +39,13 @@ _QUIET_WARNINGS = (
 )
 _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")
 
-#: nidl's own speed options, passed (and cloned, and set) like Trainer
-#: options, with their defaults: ``compile`` compiles the training forward
-#: pass with ``torch.compile``; ``channels_last`` stores volumes (5-D batches)
-#: and the model in the ``channels_last_3d`` memory format ("auto": training
-#: on CPU and CUDA devices; True: inference too).
-ENGINE_OPTIONS = {"compile": False, "channels_last": "auto"}
+#: nidl's own options, passed (and cloned, and set) like Trainer options,
+#: with their defaults: ``compile`` compiles the training forward pass with
+#: ``torch.compile``; ``channels_last`` stores volumes (5-D batches) and the
+#: model in the ``channels_last_3d`` memory format ("auto": training on CPU
+#: and CUDA devices; True: inference too); ``input_key`` is where dictionary
+#: batches (MONAI's, TorchIO's) hold the input.
+ENGINE_OPTIONS = {"compile": False, "channels_last": "auto", "input_key": None}
 
 
 
@@ -161,9 +165,20 @@ class TrainingMixin:
             return None
         return torch.channels_last_3d
 
+    def _batch_input(self, batch):
+        """The input tensor of a batch, at ``input_key`` for dictionary batches."""
+        return batch_input(batch, self._engine_option("input_key"))
+
+    def transfer_batch_to_device(self, batch, device, dataloader_idx):
+        # Dictionary subclasses (TorchIO's subjects) move as plain dicts.
+        if isinstance(batch, Mapping) and type(batch) is not dict:
+            batch = plain_mappings(batch)
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
     def _format_batch(self, batch, memory_format):
         """The batch with its input in ``memory_format`` (None: unchanged)."""
-        if memory_format is None:
+        if memory_format is None or isinstance(batch, Mapping):
+            # Dictionary batches keep their format: it is a speed option.
             return batch
         if isinstance(batch, (tuple, list)):
             return type(batch)([batch[0].contiguous(memory_format=memory_format), *batch[1:]])

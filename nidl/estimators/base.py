@@ -17,7 +17,7 @@ import sklearn.base
 import torch
 from sklearn.utils import check_scalar
 
-from ..utils import batch_input, check_input, make_loader
+from ..utils import check_input, make_loader
 from ..utils._data import is_dataset, is_loader, n_samples
 from ..utils.validation import check_input_and_samples, check_targets
 from ._checkpoints import CheckpointMixin
@@ -276,6 +276,15 @@ class BaseEstimator(
             raise TypeError(
                 f"compile must be True or False, got {self._engine_option('compile')!r}."
             )
+        input_key = self._engine_option("input_key")
+        if not (
+            input_key is None
+            or isinstance(input_key, str)
+            or (isinstance(input_key, tuple) and all(isinstance(k, str) for k in input_key))
+        ):
+            raise TypeError(
+                f"input_key must be a string, a tuple of strings or None, got {input_key!r}."
+            )
         if self._engine_option("channels_last") not in ("auto", True, False):
             raise ValueError(
                 "channels_last must be 'auto', True or False, got "
@@ -336,7 +345,7 @@ class BaseEstimator(
         modules are recorded in their state before training, the state a
         later ``fit`` starts from.
         """
-        check_input(self, batch_input(batch).detach().cpu(), reset=True)
+        check_input(self, self._batch_input(batch).detach().cpu(), reset=True)
         self._n_train_samples = n_samples(self.trainer.train_dataloader)
         self._record_initial_modules()
 

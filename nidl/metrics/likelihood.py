@@ -9,7 +9,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch.distributions import Bernoulli, Laplace, Normal
 
 from ..losses.beta_vae import likelihood_name
-from ..utils import batch_input, check_input
+from ..utils import check_input
 
 #: Decoded samples per chunk of importance samples, to bound memory.
 _CHUNK = 4096
@@ -120,7 +120,7 @@ def log_likelihood(estimator, X, n_samples=100):
     exact = getattr(getattr(estimator, "criterion", None), "exact_likelihood", False)
 
     def bound(batch, batch_idx):
-        x = batch_input(batch)
+        x = estimator._batch_input(batch)
         q = estimator.encode(x)
         prior = Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))
         n_data = x.shape[0]

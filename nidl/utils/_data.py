@@ -5,6 +5,8 @@ for the input tensor of a batch. Arrays and tensors are served by slicing one
 contiguous float32 tensor, so no batch is assembled sample by sample.
 """
 
+from collections.abc import Mapping
+
 import numpy as np
 import torch
 from torch.utils.data import (
@@ -18,18 +20,32 @@ from torch.utils.data import (
 )
 
 
-def batch_input(batch):
-    """Return the input tensor of a batch: ``x`` itself, or ``x`` of ``(x, y, ...)``.
+def batch_input(batch, key=None):
+    """Return the input tensor of a batch.
+
+    A batch is the input itself, a tuple or list ``(x, y, ...)`` whose first
+    element is the input, or a dictionary (the batches of MONAI and TorchIO
+    datasets) holding the input at ``key``. A TorchIO image at that key (a
+    dictionary with a ``"data"`` entry) gives its data. Tensor subclasses
+    that carry metadata (MONAI's ``MetaTensor``) are read as plain tensors.
 
     Parameters
     ----------
-    batch : torch.Tensor or tuple or list
+    batch : torch.Tensor, tuple, list or dict
         A batch as a loader yields it.
+    key : str or tuple of str, default=None
+        Where the input is in a dictionary batch; a tuple is a path through
+        nested dictionaries, such as ``("t1", "data")``.
 
     Returns
     -------
     x : torch.Tensor
         The input part of the batch.
+
+    Raises
+    ------
+    ValueError
+        If a dictionary batch has no ``key``, or no key was named.
 
     Examples
     --------
@@ -38,10 +54,70 @@ def batch_input(batch):
     >>> x, y = torch.zeros(4, 2), torch.arange(4)
     >>> batch_input((x, y)) is x, batch_input(x) is x
     (True, True)
+    >>> batch_input({"image": x, "label": y}, key="image") is x
+    True
+    >>> batch_input({"t1": {"data": x, "path": ["a.nii"] * 4}}, key="t1") is x
+    True
+    >>> batch_input({"image": x}, key="img")
+    Traceback (most recent call last):
+    ...
+    ValueError: the batches are dictionaries without the key 'img' named by input_key; their keys are 'image'. Set input_key to the key of the input.
     """
-    if isinstance(batch, (tuple, list)):
-        return batch[0]
+    if isinstance(batch, Mapping):
+        x = _read_key(batch, key)
+    elif isinstance(batch, (tuple, list)):
+        x = batch[0]
+    else:
+        return batch
+    if isinstance(x, torch.Tensor) and type(x) is not torch.Tensor:
+        x = x.as_subclass(torch.Tensor)
+    return x
+
+
+def _read_key(batch, key):
+    """The input of a dictionary batch at ``key`` (see :func:`batch_input`)."""
+    if key is None:
+        raise ValueError(
+            "the batches are dictionaries, with the keys "
+            f"{_key_list(batch)}; name the key of the input on the estimator, "
+            "for example input_key='image' (MONAI) or input_key='t1' (TorchIO)."
+        )
+    value = batch
+    for part in (key,) if isinstance(key, str) else tuple(key):
+        if not isinstance(value, Mapping) or part not in value:
+            present = _key_list(value) if isinstance(value, Mapping) else "none"
+            raise ValueError(
+                f"the batches are dictionaries without the key {part!r} named by "
+                f"input_key; their keys are {present}. Set input_key to the key "
+                "of the input."
+            )
+        value = value[part]
+    if isinstance(value, Mapping) and "data" in value:
+        value = value["data"]
+    return value
+
+
+def plain_mappings(batch):
+    """The batch with its dictionaries (of any dictionary type) as plain dicts.
+
+    The batches of TorchIO are dictionary subclasses (subjects, images) that
+    cannot be rebuilt from their items, which moving a batch to a device
+    does; as plain dictionaries they move like any other.
+
+    Examples
+    --------
+    >>> from collections import OrderedDict
+    >>> from nidl.utils._data import plain_mappings
+    >>> type(plain_mappings(OrderedDict(a=OrderedDict(b=1)))["a"])
+    <class 'dict'>
+    """
+    if isinstance(batch, Mapping):
+        return {key: plain_mappings(value) for key, value in batch.items()}
     return batch
+
+
+def _key_list(mapping):
+    return ", ".join(repr(name) for name in mapping)
 
 
 def is_loader(X):
@@ -246,7 +322,7 @@ def iterate_batches(X, y=None, *, batch_size):
     return (dataset[start : start + size] for start in range(0, stop, size))
 
 
-def first_input(X):
+def first_input(X, key=None):
     """Input tensor of the first sample(s) of a Dataset or DataLoader.
 
     For a ``Dataset``, the first sample with a batch dimension of one; for a
@@ -271,9 +347,9 @@ def first_input(X):
                 "one sample."
             )
     if is_loader(X):
-        x = batch_input(next(iter(X)))
+        x = batch_input(next(iter(X)), key)
     else:
-        x = batch_input(X[0])
+        x = batch_input(X[0], key)
         x = x[None] if isinstance(x, torch.Tensor) else np.asarray(x)[None]
     if not isinstance(x, (torch.Tensor, np.ndarray)):
         raise TypeError(

@@ -66,7 +66,9 @@ def check_input_and_samples(estimator, X, *, reset, n_samples=2):
         The first samples, float32, on the CPU.
     """
     data_object = is_loader(X) or is_dataset(X)
-    sample = first_input(X) if data_object else X
+    # Dictionary batches hold the input at the key the estimator names.
+    key = estimator.get_params(deep=False).get("input_key")
+    sample = first_input(X, key) if data_object else X
     if isinstance(sample, torch.Tensor):
         sample = sample.detach().cpu().numpy()
     checked = validate_data(

@@ -9,7 +9,6 @@ from torch import nn
 from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategorical
 
 from ...losses import JointPosterior, JointVAELoss
-from ...utils import batch_input
 from ..base import ClusterMixin
 from .vae import VAE, decoder_mean
 
@@ -419,7 +418,7 @@ class JointVAE(ClusterMixin, VAE):
         -------
         codes : torch.Tensor, shape (batch_size, latent_dim + sum(categorical_dims))
         """
-        return self.encode(batch_input(batch)).mean
+        return self.encode(self._batch_input(batch)).mean
 
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """Most likely category of each categorical latent for one batch.
@@ -439,7 +438,7 @@ class JointVAE(ClusterMixin, VAE):
             Shape (batch_size,) with one categorical latent,
             (batch_size, n_categoricals) with several.
         """
-        q = self.encode(batch_input(batch))
+        q = self.encode(self._batch_input(batch))
         labels = torch.stack(
             [categorical.logits.argmax(dim=1) for categorical in q.categoricals], dim=1
         )

@@ -17,7 +17,7 @@ from torch.distributions import Normal
 from ...losses import BetaVAELoss
 from ...losses.beta_vae import NLL_CONSTANTS, check_distribution_name, likelihood_name
 from ...losses.schedules import value_at
-from ...utils import batch_input, check_input, returns_numpy
+from ...utils import check_input, returns_numpy
 from ..base import BaseEstimator, TransformerMixin
 
 #: Lightning callbacks that act through its automatic optimisation loop:
@@ -136,7 +136,10 @@ class VAE(TransformerMixin, BaseEstimator):
         of shape (n, channels, depth, height, width)) with batches and
         weights in the ``channels_last_3d`` memory format on CPU and CUDA
         devices, and infers in the default format; True uses it for
-        inference too, False never.
+        inference too, False never; ``input_key`` (default None) is the
+        key at which dictionary batches hold the input: ``"image"`` for
+        MONAI's ``{"image": ..., "label": ...}``, ``"t1"`` for TorchIO's
+        ``{"t1": {"data": ...}}`` (a tuple is a path of keys).
 
     Attributes
     ----------
@@ -401,7 +404,7 @@ class VAE(TransformerMixin, BaseEstimator):
         return in_force
 
     def _losses(self, batch, batch_idx, stage):
-        x = batch_input(batch)
+        x = self._batch_input(batch)
         # The optimiser-step counter: it advances with training steps only, so
         # validation sees the step of the last update and changes nothing.
         step = self.global_step
@@ -547,7 +550,7 @@ class VAE(TransformerMixin, BaseEstimator):
             Samples of ``q(z|x)``, or its means if ``stochastic_transform``
             is False.
         """
-        x = batch_input(batch)
+        x = self._batch_input(batch)
         if not self.stochastic_transform:
             return self.fc_mu(self.encoder(x))
         mu, logvar = self._posterior_parameters(x)
@@ -645,7 +648,7 @@ class VAE(TransformerMixin, BaseEstimator):
         X = check_input(self, X, reset=False)
 
         def negative_elbo_sums(batch, batch_idx):
-            x = batch_input(batch)
+            x = self._batch_input(batch)
             per_sample = self._negative_elbo(x)
             return torch.stack([per_sample * len(x), per_sample.new_tensor(len(x))])[None]
 
