@@ -5,24 +5,14 @@ import numbers
 import numpy as np
 from sklearn.utils import check_random_state, check_scalar
 
+from .._optional import import_optional
+
 #: Per-site acquisition: intensity gain, intensity offset, noise level.
 _SITES = (
     (1.00, 0.00, 0.02),
     (0.92, 0.04, 0.03),
     (1.08, -0.03, 0.04),
 )
-
-
-def _import_nilearn():
-    try:
-        import nibabel
-        from nilearn import datasets
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "make_brain_cohort needs nilearn, which is not installed; install "
-            'it with pip install "nidl[nilearn]".'
-        ) from error
-    return datasets, nibabel
 
 
 def make_brain_cohort(n_subjects, resolution=4, random_state=None):
@@ -83,7 +73,8 @@ def make_brain_cohort(n_subjects, resolution=4, random_state=None):
     >>> list(factors.columns)
     ['age', 'sex', 'site', 'head_size', 'gm_loss', 'ventricle_volume']
     """
-    datasets, nibabel = _import_nilearn()
+    datasets = import_optional("nilearn.datasets", "make_brain_cohort", "nilearn")
+    nibabel = import_optional("nibabel", "make_brain_cohort", "nilearn")
     from scipy import ndimage
 
     check_scalar(n_subjects, "n_subjects", numbers.Integral, min_val=1)

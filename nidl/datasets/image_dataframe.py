@@ -6,6 +6,7 @@ import os
 import numpy as np
 from torch.utils.data import Dataset
 
+from .._optional import import_optional
 from ._cache import VolumeCache, describe_loader, split_cacheable
 
 __all__ = ["ImageDataFrameDataset", "default_image_loader"]
@@ -23,28 +24,6 @@ _PIL_SUFFIXES = (
     ".webp",
 )
 _SUPPORTED = ", ".join((*_NIFTI_SUFFIXES, ".npy", ".npz", *_PIL_SUFFIXES))
-
-
-def _import_nibabel():
-    try:
-        import nibabel
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "reading NIfTI images needs nibabel, which is not installed; install "
-            'it with pip install "nidl[neuroimaging]".'
-        ) from error
-    return nibabel
-
-
-def _import_pandas():
-    try:
-        import pandas
-    except ImportError as error:  # pragma: no cover - depends on the install
-        raise ImportError(
-            "ImageDataFrameDataset needs pandas, which is not installed; install "
-            'it with pip install "nidl[neuroimaging]".'
-        ) from error
-    return pandas
 
 
 def _cannot_read(path, kind, error):
@@ -69,7 +48,7 @@ def _channels_first_shape(shape, path):
 
 
 def _load_nifti(path, as_image):
-    nibabel = _import_nibabel()
+    nibabel = import_optional("nibabel", "reading NIfTI images", "neuroimaging")
     try:
         image = nibabel.load(path)
         if as_image:
@@ -420,7 +399,7 @@ class ImageDataFrameDataset(Dataset):
     # -- construction ------------------------------------------------------
 
     def _read_table(self, df):
-        pandas = _import_pandas()
+        pandas = import_optional("pandas", "ImageDataFrameDataset", "neuroimaging")
         if isinstance(df, (str, os.PathLike)):
             options = dict(self.read_csv_kwargs or {})
             if os.fspath(df).lower().endswith(".tsv"):
@@ -549,7 +528,9 @@ class ImageDataFrameDataset(Dataset):
             lower = path.lower()
             affine = None
             if lower.endswith(_NIFTI_SUFFIXES):
-                nibabel = _import_nibabel()
+                nibabel = import_optional(
+                    "nibabel", "reading NIfTI images", "neuroimaging"
+                )
                 try:
                     image = nibabel.load(path)
                 except Exception as error:

@@ -7,6 +7,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_is_fitted
 
+from .._optional import import_optional
+
 __all__ = ["NiftiVolumeMasker"]
 
 #: How a mask is computed from the images when none is given.
@@ -19,16 +21,12 @@ _READ_ERRORS = (OSError, EOFError, ValueError, zlib.error)
 
 
 def _import_neuroimaging():
-    """Import nibabel and nilearn, the optional dependencies of the maskers."""
-    try:
-        import nibabel
-        from nilearn import image, masking
-    except ImportError as error:
-        raise ImportError(
-            "NiftiVolumeMasker needs nibabel and nilearn, which are not "
-            'installed; install them with pip install "nidl[neuroimaging]".'
-        ) from error
-    return nibabel, image, masking
+    """nibabel, nilearn.image and nilearn.masking: the masker's optional
+    dependencies."""
+    return tuple(
+        import_optional(module, "NiftiVolumeMasker", "neuroimaging")
+        for module in ("nibabel", "nilearn.image", "nilearn.masking")
+    )
 
 
 def _describe_grid(shape, affine):

@@ -6,36 +6,24 @@ parameters and an ``is_random`` property; :class:`Compose` chains them and
 :class:`MultiViewsTransform` makes several views of one input.
 """
 
-from ._base import Compose, Identity, MultiViewsTransform, Transform, VolumeTransform
-from .volume import (
-    CropOrPad,
-    RandomErasing,
-    RandomFlip,
-    RandomGaussianBlur,
-    RandomGaussianNoise,
-    RandomResizedCrop,
-    RandomRotation,
-    Resample,
-    Resize,
-    RobustRescaling,
-    ZNormalization,
-)
+# Each name is re-exported explicitly ("X as X"), so that linters and IDEs
+# see it; ``__all__`` is taken from the modules, which list what they export.
+from . import _base, volume
+from ._base import Compose as Compose
+from ._base import Identity as Identity
+from ._base import MultiViewsTransform as MultiViewsTransform
+from ._base import Transform as Transform
+from ._base import VolumeTransform as VolumeTransform
+from .volume import CropOrPad as CropOrPad
+from .volume import RandomErasing as RandomErasing
+from .volume import RandomFlip as RandomFlip
+from .volume import RandomGaussianBlur as RandomGaussianBlur
+from .volume import RandomGaussianNoise as RandomGaussianNoise
+from .volume import RandomResizedCrop as RandomResizedCrop
+from .volume import RandomRotation as RandomRotation
+from .volume import Resample as Resample
+from .volume import Resize as Resize
+from .volume import RobustRescaling as RobustRescaling
+from .volume import ZNormalization as ZNormalization
 
-__all__ = [
-    "Compose",
-    "CropOrPad",
-    "Identity",
-    "MultiViewsTransform",
-    "RandomErasing",
-    "RandomFlip",
-    "RandomGaussianBlur",
-    "RandomGaussianNoise",
-    "RandomResizedCrop",
-    "RandomRotation",
-    "Resample",
-    "Resize",
-    "RobustRescaling",
-    "Transform",
-    "VolumeTransform",
-    "ZNormalization",
-]
+__all__ = _base.__all__ + volume.__all__

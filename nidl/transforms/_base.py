@@ -10,16 +10,25 @@ random, under a key built from their ``repr``.
 
 from __future__ import annotations
 
-import functools
-import hashlib
 import inspect
-import numbers
-import types
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 
 import numpy as np
 import torch
+
+from ._utils import (
+    check_callables,
+    check_image_shape,
+    check_probability,
+    describe,
+    fill_doc,
+    image_to_volume,
+    is_image,
+    is_positive_int,
+    is_random_transform,
+    volume_to_image,
+)
 
 __all__ = [
     "Compose",
@@ -28,187 +37,6 @@ __all__ = [
     "Transform",
     "VolumeTransform",
 ]
-
-
-# --------------------------------------------------------------------------
-# Parameter checks shared by the transforms
-# --------------------------------------------------------------------------
-
-
-def _is_number(value):
-    return isinstance(value, numbers.Real) and not isinstance(value, bool)
-
-
-def _as_python_number(value):
-    """A NumPy or torch scalar as a plain int or float, so that reprs are the
-    same whatever type the user passed."""
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    return float(value)
-
-
-def _check_probability(value, name, owner):
-    """Check a probability; ``p`` may also be None (always apply)."""
-    if value is None and name == "p":
-        return None
-    if not _is_number(value) or not 0 <= value <= 1:
-        alternative = ", or None to always apply the transform" if name == "p" else ""
-        raise ValueError(
-            f"{owner}: {name}={value!r} must be a probability, a number between "
-            f"0 and 1{alternative}."
-        )
-    return _as_python_number(value)
-
-
-def _check_range(value, name, owner, minimum=None, maximum=None, positive=False):
-    """Check an increasing pair ``(low, high)`` and return it as a tuple."""
-    if positive:
-        kind = "positive numbers"
-    elif minimum == 0 and maximum is None:
-        kind = "non-negative numbers"
-    elif minimum is not None and maximum is not None:
-        kind = f"numbers between {minimum} and {maximum}"
-    else:
-        kind = "numbers"
-    message = f"{owner}: {name}={value!r} must be an increasing pair (low, high) of {kind}"
-    try:
-        pair = tuple(value)
-    except TypeError:
-        raise ValueError(f"{message}; got a {type(value).__name__}.") from None
-    if len(pair) != 2 or not all(_is_number(v) for v in pair):
-        raise ValueError(f"{message}; pass two numbers, e.g. {name}=(low, high).")
-    low, high = pair
-    if low > high:
-        raise ValueError(f"{message}; swap them: {name}=({high!r}, {low!r}).")
-    if (
-        (positive and low <= 0)
-        or (minimum is not None and low < minimum)
-        or (maximum is not None and high > maximum)
-    ):
-        raise ValueError(f"{message}.")
-    return tuple(_as_python_number(v) for v in pair)
-
-
-def _check_shape(value, name, owner):
-    """Check a spatial shape: one positive int for all axes, or three."""
-    message = (
-        f"{owner}: {name}={value!r} must be a positive int or a sequence of "
-        "three positive ints (one per spatial axis X, Y, Z)"
-    )
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        shape = (value,) * 3
-    else:
-        try:
-            shape = tuple(value)
-        except TypeError:
-            raise ValueError(f"{message}.") from None
-    if len(shape) != 3 or not all(
-        isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1
-        for s in shape
-    ):
-        raise ValueError(f"{message}.")
-    return tuple(int(s) for s in shape)
-
-
-# --------------------------------------------------------------------------
-# Deterministic descriptions of parameter values, for the reprs
-# --------------------------------------------------------------------------
-
-
-def _code_digest(code):
-    """A digest of a function's code that is the same in every process.
-
-    The default repr of a function holds its memory address, which changes
-    from one process to the next; the bytecode and constants do not (sets
-    are sorted because their order depends on string hashing).
-    """
-    digest = hashlib.sha1()
-
-    def feed(obj):
-        if isinstance(obj, types.CodeType):
-            digest.update(obj.co_code)
-            digest.update(repr(obj.co_names).encode())
-            for const in obj.co_consts:
-                feed(const)
-        elif isinstance(obj, (frozenset, set)):
-            digest.update(repr(sorted(repr(item) for item in obj)).encode())
-        else:
-            digest.update(repr(obj).encode())
-
-    feed(code)
-    return digest.hexdigest()[:12]
-
-
-def _describe(value):
-    """The repr of a parameter value, stable across processes."""
-    if isinstance(value, (Transform, Compose)):
-        return repr(value)
-    if isinstance(value, bool) or value is None or isinstance(value, str):
-        return repr(value)
-    if _is_number(value):
-        return repr(_as_python_number(value))
-    if isinstance(value, tuple):
-        items = ", ".join(_describe(v) for v in value)
-        return f"({items},)" if len(value) == 1 else f"({items})"
-    if isinstance(value, list):
-        return "[" + ", ".join(_describe(v) for v in value) + "]"
-    if isinstance(value, functools.partial):
-        arguments = [_describe(value.func)]
-        arguments += [_describe(a) for a in value.args]
-        arguments += [f"{k}={_describe(v)}" for k, v in sorted(value.keywords.items())]
-        return f"functools.partial({', '.join(arguments)})"
-    if isinstance(value, types.FunctionType):
-        # The name alone could be shared by two lambdas, and the body of a
-        # named function can change: the code digest tells them apart.
-        return (
-            f"{value.__module__}.{value.__qualname__}"
-            f"[code {_code_digest(value.__code__)}]"
-        )
-    if isinstance(value, (type, types.BuiltinFunctionType)):
-        name = getattr(value, "__qualname__", getattr(value, "__name__", ""))
-        return f"{value.__module__}.{name}"
-    if type(value).__repr__ is object.__repr__:
-        # An instance without its own repr: its class and attributes.
-        cls = type(value)
-        attributes = ", ".join(
-            f"{k}={_describe(v)}" for k, v in sorted(vars(value).items())
-        ) if hasattr(value, "__dict__") else ""
-        return f"{cls.__module__}.{cls.__qualname__}({attributes})"
-    return repr(value)
-
-
-def _is_random(transform):
-    """Whether a callable may give different outputs for the same input.
-
-    A callable that does not say (a plain function, another library's
-    transform) is taken as random: caching its output would be unsafe.
-    """
-    return bool(getattr(transform, "is_random", True))
-
-
-def _to_numpy(data):
-    """The voxels of an array or a tensor as a NumPy array on the CPU."""
-    if isinstance(data, torch.Tensor):
-        return data.detach().cpu().numpy()
-    return data
-
-
-def _like(result, reference):
-    """``result`` (a NumPy array) as the type of ``reference``: a tensor on
-    the same device for tensor input, an array otherwise."""
-    if isinstance(reference, torch.Tensor):
-        return torch.as_tensor(np.ascontiguousarray(result), device=reference.device)
-    return result
-
-
-def _uniform(low, high):
-    """A number drawn uniformly in [low, high] from torch's generator."""
-    return low + (high - low) * torch.rand((), dtype=torch.float64).item()
-
-
-def _is_image(data):
-    """Whether data is a spatial image object (it has data and an affine)."""
-    return hasattr(data, "dataobj") and hasattr(data, "affine")
 
 
 # --------------------------------------------------------------------------
@@ -263,7 +91,7 @@ class Transform(ABC):
     _draws_random_numbers = False
 
     def __init__(self, p=None):
-        self.p = _check_probability(p, "p", type(self).__name__)
+        self.p = check_probability(p, "p", type(self).__name__)
 
     def __call__(self, data, *args, **kwargs):
         data = self.parse_data(data)
@@ -340,11 +168,12 @@ class Transform(ABC):
 
     def __repr__(self):
         arguments = ", ".join(
-            f"{name}={_describe(value)}" for name, value in self._repr_parameters()
+            f"{name}={describe(value)}" for name, value in self._repr_parameters()
         )
         return f"{self.name}({arguments})"
 
 
+@fill_doc
 class VolumeTransform(Transform):
     """Base class of the transforms of 3-D volumes.
 
@@ -355,8 +184,7 @@ class VolumeTransform(Transform):
 
     Parameters
     ----------
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -378,7 +206,7 @@ class VolumeTransform(Transform):
     _accepts_images = False
 
     def __call__(self, data, *args, **kwargs):
-        if _is_image(data):
+        if is_image(data):
             if not self._accepts_images:
                 raise TypeError(
                     f"{self.name} takes a numpy.ndarray or a torch.Tensor of "
@@ -387,7 +215,7 @@ class VolumeTransform(Transform):
                     "numpy.asarray(image.dataobj), or apply the transforms "
                     "that need the image geometry first."
                 )
-            _check_image_shape(data, self.name)
+            check_image_shape(data, self.name)
             if self.p is not None and not self._draw_application():
                 return data
             return self._transform_image(data)
@@ -418,35 +246,11 @@ class VolumeTransform(Transform):
 
     def _transform_image(self, image):
         """Transform an image object; the affine is unchanged by default."""
-        volume = _image_to_volume(image)
-        return _volume_to_image(image, self.apply_transform(volume), image.affine)
+        volume = image_to_volume(image)
+        return volume_to_image(image, self.apply_transform(volume), image.affine)
 
 
-def _check_image_shape(image, owner):
-    if len(image.shape) not in (3, 4):
-        raise ValueError(
-            f"{owner} expects a 3-D image, or a 4-D image whose last axis "
-            f"holds volumes; got an image of shape {tuple(image.shape)}."
-        )
-
-
-def _image_to_volume(image):
-    """The voxels of an image, channels first (images keep them last)."""
-    volume = np.asarray(image.dataobj)
-    return np.moveaxis(volume, -1, 0) if volume.ndim == 4 else volume
-
-
-def _volume_to_image(image, volume, affine):
-    """A new image of the same class as ``image``, holding ``volume``."""
-    volume = np.asarray(volume)
-    if volume.ndim == 4:
-        volume = np.moveaxis(volume, 0, -1)
-    header = image.header.copy() if getattr(image, "header", None) is not None else None
-    if header is not None and hasattr(header, "set_data_dtype"):
-        header.set_data_dtype(volume.dtype)
-    return type(image)(np.ascontiguousarray(volume), np.asarray(affine), header=header)
-
-
+@fill_doc
 class Identity(Transform):
     """Transform that returns its input unchanged.
 
@@ -455,8 +259,7 @@ class Identity(Transform):
 
     Parameters
     ----------
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -524,13 +327,11 @@ class Compose:
                 f"{type(transforms).__name__}. Wrap a single transform in a "
                 "list: Compose([transform])."
             )
-        for index, transform in enumerate(transforms):
-            if not callable(transform):
-                raise TypeError(
-                    f"Compose: transforms[{index}] is a "
-                    f"{type(transform).__name__}, which is not callable; pass "
-                    "transforms (objects that are called on the data)."
-                )
+        check_callables(
+            transforms,
+            "Compose",
+            hint="; pass transforms (objects that are called on the data)",
+        )
         self.transforms = list(transforms)
 
     def __call__(self, data):
@@ -541,10 +342,10 @@ class Compose:
     @property
     def is_random(self):
         """Whether any of the transforms is random."""
-        return any(_is_random(t) for t in self.transforms)
+        return any(is_random_transform(t) for t in self.transforms)
 
     def __repr__(self):
-        return f"Compose(transforms={_describe(self.transforms)})"
+        return f"Compose(transforms={describe(self.transforms)})"
 
 
 class MultiViewsTransform(Transform):
@@ -587,11 +388,7 @@ class MultiViewsTransform(Transform):
     def __init__(self, transforms, n_views=None, p=None):
         super().__init__(p=p)
         owner = type(self).__name__
-        if n_views is not None and (
-            not isinstance(n_views, numbers.Integral)
-            or isinstance(n_views, bool)
-            or n_views < 1
-        ):
+        if n_views is not None and not is_positive_int(n_views):
             raise ValueError(
                 f"{owner}: n_views={n_views!r} must be a positive int, or None "
                 "for one view."
@@ -606,12 +403,7 @@ class MultiViewsTransform(Transform):
                     "transform; leave n_views=None, or pass a single transform "
                     "to apply n_views times."
                 )
-            for index, transform in enumerate(transforms):
-                if not callable(transform):
-                    raise TypeError(
-                        f"{owner}: transforms[{index}] is a "
-                        f"{type(transform).__name__}, which is not callable."
-                    )
+            check_callables(transforms, owner)
             views = list(transforms)
         else:
             raise TypeError(
@@ -662,20 +454,12 @@ class MultiViewsTransform(Transform):
     @property
     def is_random(self):
         """Whether any view is random, or the views are applied with ``p``."""
-        return self.p is not None or any(_is_random(t) for t in self.transforms)
+        return self.p is not None or any(
+            is_random_transform(t) for t in self.transforms
+        )
 
     def _repr_parameters(self):
         transforms = self._transforms_argument
         if not callable(transforms):
             transforms = list(transforms)
         return [("transforms", transforms), ("n_views", self.n_views), ("p", self.p)]
-
-
-def _check_callable(value, name, owner):
-    if value is not None and not callable(value):
-        raise TypeError(
-            f"{owner}: {name} must be a callable or None; got a "
-            f"{type(value).__name__}."
-        )
-    return value
-

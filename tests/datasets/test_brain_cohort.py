@@ -5,9 +5,9 @@ import pytest
 
 pytest.importorskip("nilearn")
 
-from nilearn.datasets import load_mni152_brain_mask  # noqa: E402
+from nilearn.datasets import load_mni152_brain_mask
 
-from nidl.datasets import make_brain_cohort  # noqa: E402
+from nidl.datasets import make_brain_cohort
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +31,7 @@ def test_images_and_factors(cohort):
 
 
 def test_age_shows_in_the_images(cohort):
-    images, factors = cohort
+    _, factors = cohort
     # Older brains have larger ventricles and less grey-matter contrast.
     assert np.corrcoef(factors.age, factors.ventricle_volume)[0, 1] > 0.6
     assert np.corrcoef(factors.age, factors.gm_loss)[0, 1] > 0.8

@@ -10,11 +10,11 @@ from torch import nn
 
 pytest.importorskip("nilearn")
 
-from nilearn.datasets import load_mni152_brain_mask  # noqa: E402
-from nilearn.maskers import NiftiMasker  # noqa: E402
+from nilearn.datasets import load_mni152_brain_mask
+from nilearn.maskers import NiftiMasker
 
-from nidl.datasets import make_brain_cohort  # noqa: E402
-from nidl.estimators.autoencoders import VAE  # noqa: E402
+from nidl.datasets import make_brain_cohort
+from nidl.estimators.autoencoders import VAE
 
 
 def test_masker_vae_pipeline_latents_predict_age():

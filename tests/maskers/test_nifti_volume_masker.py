@@ -227,13 +227,16 @@ def test_sklearn_citizenship(mask_path, paths):
 
 
 def test_module_imports_without_nilearn_and_says_which_extra(monkeypatch, mask_path):
-    # A fresh copy of the module, executed with nibabel and nilearn hidden.
+    # A fresh copy of the module, executed with nibabel and nilearn hidden;
+    # named inside nidl.maskers so that its relative imports resolve.
     for name in [n for n in sys.modules if n.split(".")[0] in ("nibabel", "nilearn")]:
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "nibabel", None)
     monkeypatch.setitem(sys.modules, "nilearn", None)
     path = sys.modules[NiftiVolumeMasker.__module__].__file__
-    spec = importlib.util.spec_from_file_location("_masker_without_nilearn", path)
+    spec = importlib.util.spec_from_file_location(
+        "nidl.maskers._masker_without_nilearn", path
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     with pytest.raises(ImportError, match=r"pip install \"nidl\[neuroimaging\]\""):

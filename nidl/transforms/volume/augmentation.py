@@ -9,24 +9,34 @@ all channels of a volume.
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import numpy as np
 import torch
 
-from .._base import (
-    VolumeTransform,
-    _as_python_number,
-    _check_probability,
-    _check_range,
-    _check_shape,
-    _is_number,
-    _like,
-    _to_numpy,
-    _uniform,
+from .._base import VolumeTransform
+from .._utils import (
+    as_python_number,
+    as_tuple,
+    as_type_of,
+    check_probability,
+    check_range,
+    check_shape,
+    fill_doc,
+    is_number,
+    is_positive_int,
+    to_numpy,
+    uniform,
 )
-from .preprocessing import _check_interpolation, _resample_voxel_grid, _spatial_shape
+from ._functional import (
+    anatomical_axis,
+    check_axis,
+    check_interpolation,
+    resample_voxel_grid,
+    sample_box,
+    spatial_dims,
+    spatial_shape,
+)
 
 __all__ = [
     "RandomErasing",
@@ -38,6 +48,7 @@ __all__ = [
 ]
 
 
+@fill_doc
 class RandomGaussianBlur(VolumeTransform):
     r"""Blur a volume with a Gaussian kernel of random width.
 
@@ -52,8 +63,7 @@ class RandomGaussianBlur(VolumeTransform):
             default=(0, 2)
         Range ``(a, b)`` of the standard deviation along every axis, or one
         range per axis, ``(a_x, b_x, a_y, b_y, a_z, b_z)``.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -84,31 +94,22 @@ class RandomGaussianBlur(VolumeTransform):
         ranges = [values[i : i + 2] for i in range(0, len(values), 2)]
         for axis, pair in enumerate(ranges):
             name = "sigma" if len(ranges) == 1 else f"sigma[{2 * axis}:{2 * axis + 2}]"
-            _check_range(pair, name, owner, minimum=0)
-        self.sigma = tuple(_as_python_number(v) for v in values)
+            check_range(pair, name, owner, minimum=0)
+        self.sigma = tuple(as_python_number(v) for v in values)
 
     def apply_transform(self, data):
-        """Blur the volume with randomly drawn widths.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Blurred volume, of the same type and shape.
-        """
+        """Return the volume blurred with randomly drawn widths, of the same
+        type and shape."""
         from scipy import ndimage
 
         ranges = self.sigma * 3 if len(self.sigma) == 2 else self.sigma
-        widths = [_uniform(ranges[i], ranges[i + 1]) for i in range(0, 6, 2)]
+        widths = [uniform(ranges[i], ranges[i + 1]) for i in range(0, 6, 2)]
         # A width of 0 along the channel axis keeps channels apart.
         widths = [0.0] * (data.ndim - 3) + widths
-        return _like(ndimage.gaussian_filter(_to_numpy(data), widths), data)
+        return as_type_of(ndimage.gaussian_filter(to_numpy(data), widths), data)
 
 
+@fill_doc
 class RandomGaussianNoise(VolumeTransform):
     r"""Add Gaussian noise of random mean and standard deviation.
 
@@ -122,8 +123,7 @@ class RandomGaussianNoise(VolumeTransform):
         Mean of the noise, or a range ``(low, high)`` to draw it from.
     std : (float, float), default=(0.1, 1.0)
         Range of the standard deviation of the noise.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -139,27 +139,17 @@ class RandomGaussianNoise(VolumeTransform):
     def __init__(self, mean=0.0, std=(0.1, 1.0), p=None):
         super().__init__(p=p)
         owner = type(self).__name__
-        if _is_number(mean):
-            self.mean = _as_python_number(mean)
+        if is_number(mean):
+            self.mean = as_python_number(mean)
         else:
-            self.mean = _check_range(mean, "mean", owner)
-        self.std = _check_range(std, "std", owner, minimum=0)
+            self.mean = check_range(mean, "mean", owner)
+        self.std = check_range(std, "std", owner, minimum=0)
 
     def apply_transform(self, data):
-        """Add noise drawn with random parameters.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Noisy volume, of the same type and shape (floating point).
-        """
-        mean = self.mean if _is_number(self.mean) else _uniform(*self.mean)
-        std = _uniform(*self.std)
+        """Return the volume plus noise drawn with random parameters (floating
+        point, same type and shape)."""
+        mean = self.mean if is_number(self.mean) else uniform(*self.mean)
+        std = uniform(*self.std)
         if isinstance(data, torch.Tensor):
             dtype = data.dtype if data.is_floating_point() else torch.get_default_dtype()
         else:
@@ -171,53 +161,7 @@ class RandomGaussianNoise(VolumeTransform):
         return data + noise.numpy()
 
 
-def _anatomical_axis(label, affine, owner):
-    """The voxel axis (0, 1 or 2) that runs along an anatomical direction.
-
-    Each voxel axis is matched with the world axis (x: left-right,
-    y: posterior-anterior, z: inferior-superior) that its column of the
-    affine points along the most.
-    """
-    world_axis = {"LR": 0, "AP": 1, "IS": 2}[label]
-    if affine is None:
-        # Without an affine the voxel axes are taken to be in RAS+ order.
-        return world_axis
-    if isinstance(affine, torch.Tensor):
-        affine = affine.detach().cpu().numpy()
-    affine = np.asarray(affine, dtype=np.float64)
-    if affine.shape != (4, 4):
-        raise ValueError(
-            f"{owner}: the affine must be a 4x4 matrix; got shape {affine.shape}."
-        )
-    directions = np.abs(affine[:3, :3]).argmax(axis=0)
-    matches = np.flatnonzero(directions == world_axis)
-    if matches.size == 0:
-        raise ValueError(
-            f"{owner}: no voxel axis of the affine runs along {label!r}; the "
-            f"axes run along world axes {directions.tolist()} (0: LR, 1: AP, "
-            "2: IS). Give the axis as an index instead."
-        )
-    return int(matches[0])
-
-
-def _check_axis(axis, name, owner):
-    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
-        if axis in (0, 1, 2):
-            return int(axis)
-    elif axis in ("LR", "AP", "IS"):
-        return axis
-    raise ValueError(
-        f"{owner}: {name} holds {axis!r}; an axis is a spatial axis 0, 1 or 2 "
-        "(the channel axis is never counted), or an anatomical direction "
-        "'LR', 'AP' or 'IS'."
-    )
-
-
-def _spatial_dims(axes, data):
-    """Spatial axes as dimensions of the data (after any channel axis)."""
-    return tuple(axis + data.ndim - 3 for axis in axes)
-
-
+@fill_doc
 class RandomFlip(VolumeTransform):
     """Reverse a volume along randomly chosen spatial axes.
 
@@ -234,8 +178,7 @@ class RandomFlip(VolumeTransform):
         The axes that may be flipped.
     flip_probability : float, default=1.0
         Probability of flipping each axis.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -262,25 +205,16 @@ class RandomFlip(VolumeTransform):
             axes = (axes,)
         if not axes:
             raise ValueError(f"{owner}: axes=() holds no axis; give at least one.")
-        self.axes = tuple(_check_axis(axis, f"axes={axes!r}", owner) for axis in axes)
-        self.flip_probability = _check_probability(
+        self.axes = tuple(check_axis(axis, f"axes={axes!r}", owner) for axis in axes)
+        self.flip_probability = check_probability(
             flip_probability, "flip_probability", owner
         )
 
     def apply_transform(self, data, affine=None):
-        """Flip the volume along randomly chosen axes.
+        """Return a copy of the volume flipped along randomly chosen axes.
 
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-        affine : array-like of shape (4, 4), optional
-            The volume's affine, to find anatomical axes.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Flipped volume, a new array or tensor of the same type and shape.
+        ``affine``, the volume's 4x4 affine (by default its ``affine``
+        attribute, if any), locates the anatomical axes.
         """
         if affine is None:
             affine = getattr(data, "affine", None)
@@ -290,14 +224,15 @@ class RandomFlip(VolumeTransform):
             # follow do not depend on it.
             if torch.rand(()).item() < self.flip_probability:
                 if isinstance(axis, str):
-                    axis = _anatomical_axis(axis, affine, self.name)
+                    axis = anatomical_axis(axis, affine, self.name)
                 flipped.append(axis)
-        dims = _spatial_dims(flipped, data)
+        dims = spatial_dims(flipped, data)
         if isinstance(data, torch.Tensor):
             return torch.flip(data, dims) if dims else data.clone()
         return np.flip(data, dims).copy() if dims else data.copy()
 
 
+@fill_doc
 class RandomRotation(VolumeTransform):
     """Rotate a volume by a random multiple of 90 degrees in given planes.
 
@@ -317,8 +252,7 @@ class RandomRotation(VolumeTransform):
         The plane of rotation, or several planes, each rotated in turn.
     rotation_probability : float, default=1.0
         Probability of rotating in each plane.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -342,41 +276,28 @@ class RandomRotation(VolumeTransform):
             "(0, 1, 2 or 'LR', 'AP', 'IS'), e.g. (0, 1), or a sequence of "
             "such pairs, e.g. ((0, 1), (1, 2))."
         )
-        try:
-            planes = tuple(axes)
-        except TypeError:
-            raise ValueError(message) from None
+        planes = as_tuple(axes, message)
         if len(planes) == 2 and all(isinstance(a, (numbers.Integral, str)) for a in planes):
             planes = (planes,)
         checked = []
         for plane in planes:
             if isinstance(plane, str) or not hasattr(plane, "__len__") or len(plane) != 2:
                 raise ValueError(message)
-            pair = tuple(_check_axis(a, f"axes={axes!r}", owner) for a in plane)
+            pair = tuple(check_axis(a, f"axes={axes!r}", owner) for a in plane)
             if pair[0] == pair[1]:
                 raise ValueError(message)
             checked.append(pair)
         if not checked:
             raise ValueError(message)
         self.axes = tuple(checked)
-        self.rotation_probability = _check_probability(
+        self.rotation_probability = check_probability(
             rotation_probability, "rotation_probability", owner
         )
 
     def apply_transform(self, data, affine=None):
-        """Rotate the volume by random multiples of 90 degrees.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-        affine : array-like of shape (4, 4), optional
-            The volume's affine, to find anatomical axes.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Rotated volume, a new array or tensor of the same type.
+        """Return the volume rotated by random multiples of 90 degrees in each
+        plane, a new array or tensor of the same type; ``affine`` locates
+        the anatomical axes, as for :class:`RandomFlip`.
         """
         if affine is None:
             affine = getattr(data, "affine", None)
@@ -386,7 +307,7 @@ class RandomRotation(VolumeTransform):
                 continue
             quarter_turns = int(torch.randint(1, 4, ()).item())
             pair = [
-                _anatomical_axis(a, affine, self.name) if isinstance(a, str) else a
+                anatomical_axis(a, affine, self.name) if isinstance(a, str) else a
                 for a in plane
             ]
             if pair[0] == pair[1]:
@@ -394,7 +315,7 @@ class RandomRotation(VolumeTransform):
                     f"{self.name}: the plane {plane!r} names voxel axis "
                     f"{pair[0]} twice with this affine; give two different axes."
                 )
-            dims = _spatial_dims(pair, data)
+            dims = spatial_dims(pair, data)
             if isinstance(data, torch.Tensor):
                 data = torch.rot90(data, quarter_turns, dims)
             else:
@@ -407,36 +328,7 @@ class RandomRotation(VolumeTransform):
         return np.ascontiguousarray(data) if rotated else data.copy()
 
 
-def _sample_box(spatial_shape, scale, ratio, minimum_size):
-    """Draw a box covering a random fraction of a volume, with random aspect.
-
-    The box's volume is ``s * prod(spatial_shape)`` with ``s`` drawn in
-    ``scale``; its sides are the cube root of that volume times aspect
-    factors drawn log-uniformly in ``ratio``, one per axis, normalised to a
-    geometric mean of 1. A box that does not fit is drawn again (10 times),
-    then once with equal sides; None if that fails too.
-    """
-    total = math.prod(spatial_shape)
-
-    def attempt(ratio):
-        side = (_uniform(*scale) * total) ** (1 / 3)
-        log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
-        aspects = [math.exp(_uniform(log_low, log_high)) for _ in range(3)]
-        geometric_mean = math.prod(aspects) ** (1 / 3)
-        sizes = [max(minimum_size, round(side * a / geometric_mean)) for a in aspects]
-        if any(size > n for size, n in zip(sizes, spatial_shape)):
-            return None
-        starts = [int(torch.randint(0, n - size + 1, ()).item())
-                  for size, n in zip(sizes, spatial_shape)]
-        return tuple(slice(start, start + size) for start, size in zip(starts, sizes))
-
-    for _ in range(10):
-        box = attempt(ratio)
-        if box is not None:
-            return box
-    return attempt((1.0, 1.0))
-
-
+@fill_doc
 class RandomResizedCrop(VolumeTransform):
     """Crop a random box of a volume and resize it to a target shape.
 
@@ -450,16 +342,14 @@ class RandomResizedCrop(VolumeTransform):
 
     Parameters
     ----------
-    target_shape : int or (int, int, int)
-        Spatial shape of the output; one int gives a cube.
+    %(target_shape)s
     scale : (float, float), default=(0.08, 1.0)
         Range of the fraction of the volume that the box covers.
     ratio : (float, float), default=(0.75, 1.33)
         Range of the aspect of each side of the box.
     interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
         How the crop is resampled to ``target_shape``.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -482,35 +372,26 @@ class RandomResizedCrop(VolumeTransform):
     ):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.target_shape = _check_shape(target_shape, "target_shape", owner)
-        self.scale = _check_range(scale, "scale", owner, minimum=0, maximum=1)
-        self.ratio = _check_range(ratio, "ratio", owner, positive=True)
-        self.interpolation = _check_interpolation(interpolation, owner)
+        self.target_shape = check_shape(target_shape, "target_shape", owner)
+        self.scale = check_range(scale, "scale", owner, minimum=0, maximum=1)
+        self.ratio = check_range(ratio, "ratio", owner, positive=True)
+        self.interpolation = check_interpolation(interpolation, owner)
 
     def apply_transform(self, data):
-        """Crop a random box and resize it.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Volume of spatial shape ``target_shape``, of the same type.
-        """
-        shape = _spatial_shape(data)
-        box = _sample_box(shape, self.scale, self.ratio, minimum_size=1)
+        """Return a random box of the volume resized to ``target_shape``, of the
+        same type."""
+        shape = spatial_shape(data)
+        box = sample_box(shape, self.scale, self.ratio, minimum_size=1)
         if box is None:
             box = tuple(slice(0, n) for n in shape)
         crop = data[(slice(None),) * (data.ndim - 3) + box]
         step = [
             (b.stop - b.start) / target for b, target in zip(box, self.target_shape)
         ]
-        return _resample_voxel_grid(crop, self.target_shape, step, self.interpolation)
+        return resample_voxel_grid(crop, self.target_shape, step, self.interpolation)
 
 
+@fill_doc
 class RandomErasing(VolumeTransform):
     """Erase random boxes of a volume.
 
@@ -535,8 +416,7 @@ class RandomErasing(VolumeTransform):
         standard normal noise.
     inplace : bool, default=False
         Whether to erase in the input itself rather than in a copy.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     References
     ----------
@@ -568,20 +448,16 @@ class RandomErasing(VolumeTransform):
     ):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.scale = _check_range(scale, "scale", owner, minimum=0, maximum=1)
-        self.ratio = _check_range(ratio, "ratio", owner, positive=True)
-        if (
-            not isinstance(num_iterations, numbers.Integral)
-            or isinstance(num_iterations, bool)
-            or num_iterations < 1
-        ):
+        self.scale = check_range(scale, "scale", owner, minimum=0, maximum=1)
+        self.ratio = check_range(ratio, "ratio", owner, positive=True)
+        if not is_positive_int(num_iterations):
             raise ValueError(
                 f"{owner}: num_iterations={num_iterations!r} must be a positive "
                 "int, the number of boxes to erase."
             )
         self.num_iterations = int(num_iterations)
-        if _is_number(value):
-            value = _as_python_number(value)
+        if is_number(value):
+            value = as_python_number(value)
         elif value not in ("mean", "random"):
             raise ValueError(
                 f"{owner}: value={value!r} must be a number, 'mean' or 'random'."
@@ -592,24 +468,13 @@ class RandomErasing(VolumeTransform):
         self.inplace = inplace
 
     def apply_transform(self, data):
-        """Erase random boxes.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            The volume with erased boxes: the input itself when ``inplace``,
-            a copy otherwise.
-        """
+        """Return the volume with random boxes erased: the input itself when
+        ``inplace``, a copy otherwise."""
         if not self.inplace:
             data = data.clone() if isinstance(data, torch.Tensor) else data.copy()
-        shape = _spatial_shape(data)
+        shape = spatial_shape(data)
         for _ in range(self.num_iterations):
-            box = _sample_box(shape, self.scale, self.ratio, minimum_size=0)
+            box = sample_box(shape, self.scale, self.ratio, minimum_size=0)
             if box is None:
                 continue
             region = (slice(None),) * (data.ndim - 3) + box

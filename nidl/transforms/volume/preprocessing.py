@@ -16,17 +16,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._base import (
-    VolumeTransform,
-    _as_python_number,
-    _check_callable,
-    _check_range,
-    _check_shape,
-    _image_to_volume,
-    _is_number,
-    _like,
-    _to_numpy,
-    _volume_to_image,
+from .._base import VolumeTransform
+from .._utils import (
+    as_python_number,
+    as_type_of,
+    check_callable,
+    check_range,
+    check_shape,
+    fill_doc,
+    image_to_volume,
+    is_number,
+    to_numpy,
+    volume_to_image,
+)
+from ._functional import (
+    check_interpolation,
+    grid_affine,
+    map_channels,
+    resample_voxel_grid,
+    spatial_shape,
 )
 
 __all__ = ["CropOrPad", "Resample", "Resize", "RobustRescaling", "ZNormalization"]
@@ -37,40 +45,7 @@ __all__ = ["CropOrPad", "Resample", "Resize", "RobustRescaling", "ZNormalization
 # --------------------------------------------------------------------------
 
 
-def _as_float(data):
-    """Integer volumes are normalised as floating-point ones."""
-    if isinstance(data, torch.Tensor):
-        return data if data.is_floating_point() else data.to(torch.get_default_dtype())
-    return data if np.issubdtype(data.dtype, np.floating) else data.astype(np.float64)
-
-
-def _masked_voxels(volume, masking_fn, owner, channel):
-    """The voxels of one channel that ``masking_fn`` selects (all if None)."""
-    if masking_fn is None:
-        return volume.reshape(-1)
-    mask = masking_fn(volume)
-    if isinstance(volume, torch.Tensor):
-        mask = torch.as_tensor(mask, device=volume.device)
-        is_boolean = mask.dtype == torch.bool
-    else:
-        mask = np.asarray(mask)
-        is_boolean = mask.dtype == bool
-    if tuple(mask.shape) != tuple(volume.shape) or not is_boolean:
-        raise ValueError(
-            f"{owner}: masking_fn must return a boolean mask of the shape of "
-            f"the volume it is given, {tuple(volume.shape)}; it returned "
-            f"{mask.dtype} values of shape {tuple(mask.shape)}. Return, e.g., "
-            "volume > 0."
-        )
-    if not mask.any():
-        raise ValueError(
-            f"{owner}: masking_fn selected no voxel of channel {channel}, so "
-            "there are no intensities to compute statistics from; check the "
-            "mask function or the volume."
-        )
-    return volume[mask]
-
-
+@fill_doc
 class ZNormalization(VolumeTransform):
     r"""Standardise intensities: zero mean and unit variance per channel.
 
@@ -82,15 +57,11 @@ class ZNormalization(VolumeTransform):
 
     Parameters
     ----------
-    masking_fn : callable or None, default=None
-        Function that takes one channel (an array or a tensor of shape
-        ``(X, Y, Z)``) and returns a boolean mask of the same shape, e.g.
-        ``lambda v: v > 0`` for the foreground. None uses every voxel.
+    %(masking_fn)s
     eps : float, default=1e-8
         Added to the standard deviation, so that a constant channel does not
         divide by zero.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -107,40 +78,29 @@ class ZNormalization(VolumeTransform):
     def __init__(self, masking_fn=None, eps=1e-8, p=None):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.masking_fn = _check_callable(masking_fn, "masking_fn", owner)
-        if not _is_number(eps) or eps < 0:
+        self.masking_fn = check_callable(masking_fn, "masking_fn", owner)
+        if not is_number(eps) or eps < 0:
             raise ValueError(
                 f"{owner}: eps={eps!r} must be a non-negative number (added to "
                 "the standard deviation); e.g. eps=1e-8."
             )
-        self.eps = _as_python_number(eps)
+        self.eps = as_python_number(eps)
 
     def apply_transform(self, data):
-        """Standardise each channel.
+        """Return the volume with each channel standardised (floating point,
+        same type and shape)."""
 
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Standardised volume, of the same type and shape (floating point).
-        """
-        data = _as_float(data)
-        channels = data[None] if data.ndim == 3 else data
-        output = channels.clone() if isinstance(data, torch.Tensor) else channels.copy()
-        for channel, volume in enumerate(channels):
-            voxels = _masked_voxels(volume, self.masking_fn, self.name, channel)
+        def standardise(volume, voxels):
             if isinstance(voxels, torch.Tensor):
                 mean, std = voxels.mean(), voxels.std(correction=0)
             else:
                 mean, std = voxels.mean(), voxels.std()
-            output[channel] = (volume - mean) / (std + self.eps)
-        return output[0] if data.ndim == 3 else output
+            return (volume - mean) / (std + self.eps)
+
+        return map_channels(data, self.masking_fn, self.name, standardise)
 
 
+@fill_doc
 class RobustRescaling(VolumeTransform):
     r"""Clip intensities to percentiles and rescale them to a range.
 
@@ -158,18 +118,14 @@ class RobustRescaling(VolumeTransform):
     percentiles : (float, float), default=(1, 99)
         Percentiles, between 0 and 100, at which intensities are clipped;
         ``(0, 100)`` is a plain min-max rescaling.
-    masking_fn : callable or None, default=None
-        Function that takes one channel (shape ``(X, Y, Z)``) and returns a
-        boolean mask of the voxels from which percentiles are computed. None
-        uses every voxel.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(masking_fn)s
+    %(p)s
 
     Examples
     --------
     >>> import numpy as np
     >>> from nidl.transforms import RobustRescaling
-    >>> volume = np.arange(60, dtype=np.float32).reshape(3, 4, 5)
+    >>> volume = np.linspace(0, 59, 60).reshape(3, 4, 5)
     >>> volume[0, 0, 0] = 1e6  # an outlier
     >>> out = RobustRescaling(percentiles=(0, 95))(volume)
     >>> float(out.min()), float(out.max())
@@ -185,114 +141,39 @@ class RobustRescaling(VolumeTransform):
     ):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.out_min_max = _check_range(out_min_max, "out_min_max", owner)
-        self.percentiles = _check_range(
+        self.out_min_max = check_range(out_min_max, "out_min_max", owner)
+        self.percentiles = check_range(
             percentiles, "percentiles", owner, minimum=0, maximum=100
         )
-        self.masking_fn = _check_callable(masking_fn, "masking_fn", owner)
+        self.masking_fn = check_callable(masking_fn, "masking_fn", owner)
 
     def apply_transform(self, data):
-        """Clip and rescale each channel.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Rescaled volume, of the same type and shape (floating point).
-        """
-        data = _as_float(data)
-        channels = data[None] if data.ndim == 3 else data
-        output = channels.clone() if isinstance(data, torch.Tensor) else channels.copy()
+        """Return the volume with each channel clipped and rescaled (floating
+        point, same type and shape)."""
         out_min, out_max = self.out_min_max
-        for channel, volume in enumerate(channels):
-            voxels = _masked_voxels(volume, self.masking_fn, self.name, channel)
+
+        def rescale(volume, voxels):
             # Python floats keep the volume's precision (float32 stays float32).
             low, high = (
-                float(q) for q in np.percentile(_to_numpy(voxels), self.percentiles)
+                float(q) for q in np.percentile(to_numpy(voxels), self.percentiles)
             )
             if high <= low:
-                output[channel] = out_min
-                continue
+                return out_min
             if isinstance(volume, torch.Tensor):
                 clipped = volume.clamp(low, high)
             else:
                 clipped = np.clip(volume, low, high)
-            output[channel] = (clipped - low) / (high - low) * (out_max - out_min) + out_min
-        return output[0] if data.ndim == 3 else output
+            return (clipped - low) / (high - low) * (out_max - out_min) + out_min
+
+        return map_channels(data, self.masking_fn, self.name, rescale)
 
 
 # --------------------------------------------------------------------------
 # Geometry
 # --------------------------------------------------------------------------
 
-#: Interpolation names and the order of the spline that implements them.
-_INTERPOLATION_ORDERS = {"nearest": 0, "linear": 1, "bspline": 3, "cubic": 3}
 
-
-def _check_interpolation(interpolation, owner):
-    if interpolation not in _INTERPOLATION_ORDERS:
-        raise ValueError(
-            f"{owner}: interpolation={interpolation!r} is not available; use "
-            f"one of {sorted(_INTERPOLATION_ORDERS)} ('linear' for intensities, "
-            "'nearest' for label maps)."
-        )
-    return interpolation
-
-
-def _resample_voxel_grid(data, output_shape, step, interpolation):
-    """Sample a volume on a grid of ``output_shape`` voxels of ``step`` input
-    voxels each, whose outer edges coincide with the input's.
-
-    Output voxel ``j`` along an axis is centred on the input's continuous
-    index ``(step - 1) / 2 + j * step``: the field of view is kept, rather
-    than the centres of the corner voxels. Values beyond the last voxel
-    centre are those of the nearest voxel.
-    """
-    from scipy import ndimage
-
-    order = _INTERPOLATION_ORDERS[interpolation]
-    step = np.asarray(step, dtype=np.float64)
-    start = 0.5 * (step - 1.0)
-    volume = _to_numpy(data)
-    dtype = volume.dtype
-    if dtype == np.float16 or dtype == bool:
-        # scipy interpolates neither; compute in float32 and cast back.
-        volume = volume.astype(np.float32)
-
-    def resample(channel):
-        return ndimage.affine_transform(
-            channel,
-            step,
-            offset=start,
-            output_shape=tuple(output_shape),
-            order=order,
-            mode="nearest",
-        )
-
-    if volume.ndim == 4:
-        result = np.stack([resample(channel) for channel in volume])
-    else:
-        result = resample(volume)
-    return _like(result.astype(dtype, copy=False), data)
-
-
-def _grid_affine(affine, step):
-    """The affine of the grid that :func:`_resample_voxel_grid` samples."""
-    step = np.asarray(step, dtype=np.float64)
-    voxel_to_input = np.eye(4)
-    voxel_to_input[:3, :3] = np.diag(step)
-    voxel_to_input[:3, 3] = 0.5 * (step - 1.0)
-    return np.asarray(affine, dtype=np.float64) @ voxel_to_input
-
-
-def _spatial_shape(data):
-    return tuple(data.shape[-3:])
-
-
+@fill_doc
 class CropOrPad(VolumeTransform):
     """Crop or pad a volume, about its centre, to a target shape.
 
@@ -304,8 +185,7 @@ class CropOrPad(VolumeTransform):
 
     Parameters
     ----------
-    target_shape : int or (int, int, int)
-        Spatial shape of the output; one int gives a cube.
+    %(target_shape)s
     padding_mode : str, default="constant"
         How padded voxels are filled, as in :func:`numpy.pad`: 'constant',
         'edge', 'linear_ramp', 'maximum', 'mean', 'median', 'minimum',
@@ -313,8 +193,7 @@ class CropOrPad(VolumeTransform):
     constant_values : float or (float, float, float), default=0.0
         Value of the padded voxels in 'constant' mode, or one value per
         spatial axis.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(p)s
 
     Examples
     --------
@@ -351,21 +230,21 @@ class CropOrPad(VolumeTransform):
     ):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.target_shape = _check_shape(target_shape, "target_shape", owner)
+        self.target_shape = check_shape(target_shape, "target_shape", owner)
         if padding_mode not in self._padding_modes:
             raise ValueError(
                 f"{owner}: padding_mode={padding_mode!r} is not a padding mode; "
                 f"use one of {list(self._padding_modes)}."
             )
         self.padding_mode = padding_mode
-        if _is_number(constant_values):
-            constant_values = _as_python_number(constant_values)
+        if is_number(constant_values):
+            constant_values = as_python_number(constant_values)
         elif (
             isinstance(constant_values, (tuple, list))
             and len(constant_values) == 3
-            and all(_is_number(v) for v in constant_values)
+            and all(is_number(v) for v in constant_values)
         ):
-            constant_values = tuple(_as_python_number(v) for v in constant_values)
+            constant_values = tuple(as_python_number(v) for v in constant_values)
         else:
             raise ValueError(
                 f"{owner}: constant_values={constant_values!r} must be a number, "
@@ -390,19 +269,9 @@ class CropOrPad(VolumeTransform):
         return crops, pads, origin
 
     def apply_transform(self, data):
-        """Crop or pad the volume to ``target_shape``.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Volume of spatial shape ``target_shape``, of the same type.
-        """
-        crops, pads, _ = self._geometry(_spatial_shape(data))
+        """Return the volume cropped or padded to ``target_shape``, of the same
+        type."""
+        crops, pads, _ = self._geometry(spatial_shape(data))
         channel_axes = data.ndim - 3
         data = data[(slice(None),) * channel_axes + tuple(crops)]
         if not any(before or after for before, after in pads):
@@ -410,7 +279,7 @@ class CropOrPad(VolumeTransform):
         if (
             isinstance(data, torch.Tensor)
             and self.padding_mode == "constant"
-            and _is_number(self.constant_values)
+            and is_number(self.constant_values)
         ):
             # torch lists the pads from the last axis to the first.
             flat = [width for pair in reversed(pads) for width in pair]
@@ -419,21 +288,22 @@ class CropOrPad(VolumeTransform):
         options = {}
         if self.padding_mode == "constant":
             values = self.constant_values
-            if not _is_number(values):
+            if not is_number(values):
                 values = [(0, 0)] * channel_axes + [(v, v) for v in values]
             options["constant_values"] = values
-        padded = np.pad(_to_numpy(data), widths, mode=self.padding_mode, **options)
-        return _like(padded, data)
+        padded = np.pad(to_numpy(data), widths, mode=self.padding_mode, **options)
+        return as_type_of(padded, data)
 
     def _transform_image(self, image):
-        volume = _image_to_volume(image)
-        _, _, origin = self._geometry(_spatial_shape(volume))
+        volume = image_to_volume(image)
+        _, _, origin = self._geometry(spatial_shape(volume))
         shift = np.eye(4)
         shift[:3, 3] = origin
         affine = np.asarray(image.affine, dtype=np.float64) @ shift
-        return _volume_to_image(image, self.apply_transform(volume), affine)
+        return volume_to_image(image, self.apply_transform(volume), affine)
 
 
+@fill_doc
 class Resize(VolumeTransform):
     """Resample a volume to a target shape, keeping its field of view.
 
@@ -445,14 +315,9 @@ class Resize(VolumeTransform):
 
     Parameters
     ----------
-    target_shape : int or (int, int, int)
-        Spatial shape of the output; one int gives a cube.
-    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-        How values between voxel centres are computed: linear for
-        intensities, nearest for label maps, cubic B-splines ("cubic" is an
-        alias of "bspline") for smoother, slower results.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(target_shape)s
+    %(interpolation)s
+    %(p)s
 
     Examples
     --------
@@ -470,36 +335,26 @@ class Resize(VolumeTransform):
     def __init__(self, target_shape, interpolation="linear", p=None):
         super().__init__(p=p)
         owner = type(self).__name__
-        self.target_shape = _check_shape(target_shape, "target_shape", owner)
-        self.interpolation = _check_interpolation(interpolation, owner)
+        self.target_shape = check_shape(target_shape, "target_shape", owner)
+        self.interpolation = check_interpolation(interpolation, owner)
 
     def _step(self, spatial_shape):
         return [size / target for size, target in zip(spatial_shape, self.target_shape)]
 
     def apply_transform(self, data):
-        """Resample the volume to ``target_shape``.
-
-        Parameters
-        ----------
-        data : numpy.ndarray or torch.Tensor
-            Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``.
-
-        Returns
-        -------
-        numpy.ndarray or torch.Tensor
-            Volume of spatial shape ``target_shape``, of the same type and
-            dtype.
-        """
-        step = self._step(_spatial_shape(data))
-        return _resample_voxel_grid(data, self.target_shape, step, self.interpolation)
+        """Return the volume resampled to ``target_shape``, of the same type and
+        dtype."""
+        step = self._step(spatial_shape(data))
+        return resample_voxel_grid(data, self.target_shape, step, self.interpolation)
 
     def _transform_image(self, image):
-        volume = _image_to_volume(image)
-        step = self._step(_spatial_shape(volume))
-        affine = _grid_affine(image.affine, step)
-        return _volume_to_image(image, self.apply_transform(volume), affine)
+        volume = image_to_volume(image)
+        step = self._step(spatial_shape(volume))
+        affine = grid_affine(image.affine, step)
+        return volume_to_image(image, self.apply_transform(volume), affine)
 
 
+@fill_doc
 class Resample(VolumeTransform):
     """Resample a volume to a target voxel size, in millimetres.
 
@@ -516,12 +371,8 @@ class Resample(VolumeTransform):
     ----------
     target : float or (float, float, float), default=1.0
         Output voxel size in mm, the same along all axes or one per axis.
-    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-        How values between voxel centres are computed: linear for
-        intensities, nearest for label maps, cubic B-splines ("cubic" is an
-        alias of "bspline") for smoother, slower results.
-    p : float or None, default=None
-        Probability of applying the transform; None applies it always.
+    %(interpolation)s
+    %(p)s
 
     Examples
     --------
@@ -551,18 +402,18 @@ class Resample(VolumeTransform):
             f"{owner}: target={target!r} must be a positive voxel size in mm, or "
             "three (one per spatial axis), e.g. target=2.0."
         )
-        if _is_number(target):
+        if is_number(target):
             if target <= 0:
                 raise ValueError(message)
-            target = _as_python_number(target)
+            target = as_python_number(target)
         elif isinstance(target, (tuple, list)) and len(target) == 3:
-            if not all(_is_number(t) and t > 0 for t in target):
+            if not all(is_number(t) and t > 0 for t in target):
                 raise ValueError(message)
-            target = tuple(_as_python_number(t) for t in target)
+            target = tuple(as_python_number(t) for t in target)
         else:
             raise ValueError(message)
         self.target = target
-        self.interpolation = _check_interpolation(interpolation, owner)
+        self.interpolation = check_interpolation(interpolation, owner)
 
     def _check_affine(self, affine, data):
         if isinstance(affine, torch.Tensor):
@@ -591,9 +442,9 @@ class Resample(VolumeTransform):
 
     def _resample(self, data, affine):
         affine, voxel_size = self._check_affine(affine, data)
-        shape, step = self._geometry(_spatial_shape(data), voxel_size)
-        output = _resample_voxel_grid(data, shape, step, self.interpolation)
-        return output, _grid_affine(affine, step)
+        shape, step = self._geometry(spatial_shape(data), voxel_size)
+        output = resample_voxel_grid(data, shape, step, self.interpolation)
+        return output, grid_affine(affine, step)
 
     def apply_transform(self, data, affine=None):
         """Resample a volume whose affine is given.
@@ -625,6 +476,6 @@ class Resample(VolumeTransform):
         return self._resample(data, affine)[0]
 
     def _transform_image(self, image):
-        output, affine = self._resample(_image_to_volume(image), image.affine)
-        return _volume_to_image(image, output, affine)
+        output, affine = self._resample(image_to_volume(image), image.affine)
+        return volume_to_image(image, output, affine)
 

@@ -1,0 +1,203 @@
+"""Helpers of the volume transforms: intensities per channel, resampling on
+a voxel grid, spatial and anatomical axes, random boxes."""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+
+from .._utils import as_type_of, to_numpy, uniform
+
+
+def as_float(data):
+    """Integer volumes are normalised as floating-point ones."""
+    if isinstance(data, torch.Tensor):
+        return data if data.is_floating_point() else data.to(torch.get_default_dtype())
+    return data if np.issubdtype(data.dtype, np.floating) else data.astype(np.float64)
+
+
+def map_channels(data, masking_fn, owner, function):
+    """Apply ``function(channel, voxels)`` to each channel of a volume.
+
+    ``voxels`` are those of the channel that ``masking_fn`` selects; the
+    channel is replaced by what ``function`` returns (an array, a tensor or
+    a number), in a floating-point copy of the volume with its layout.
+    """
+    data = as_float(data)
+    channels = data[None] if data.ndim == 3 else data
+    output = channels.clone() if isinstance(data, torch.Tensor) else channels.copy()
+    for channel, volume in enumerate(channels):
+        voxels = masked_voxels(volume, masking_fn, owner, channel)
+        output[channel] = function(volume, voxels)
+    return output[0] if data.ndim == 3 else output
+
+
+def masked_voxels(volume, masking_fn, owner, channel):
+    """The voxels of one channel that ``masking_fn`` selects (all if None)."""
+    if masking_fn is None:
+        return volume.reshape(-1)
+    mask = masking_fn(volume)
+    if isinstance(volume, torch.Tensor):
+        mask = torch.as_tensor(mask, device=volume.device)
+        is_boolean = mask.dtype == torch.bool
+    else:
+        mask = np.asarray(mask)
+        is_boolean = mask.dtype == bool
+    if tuple(mask.shape) != tuple(volume.shape) or not is_boolean:
+        raise ValueError(
+            f"{owner}: masking_fn must return a boolean mask of the shape of "
+            f"the volume it is given, {tuple(volume.shape)}; it returned "
+            f"{mask.dtype} values of shape {tuple(mask.shape)}. Return, e.g., "
+            "volume > 0."
+        )
+    if not mask.any():
+        raise ValueError(
+            f"{owner}: masking_fn selected no voxel of channel {channel}, so "
+            "there are no intensities to compute statistics from; check the "
+            "mask function or the volume."
+        )
+    return volume[mask]
+
+
+#: Interpolation names and the order of the spline that implements them.
+INTERPOLATION_ORDERS = {"nearest": 0, "linear": 1, "bspline": 3, "cubic": 3}
+
+
+def check_interpolation(interpolation, owner):
+    if interpolation not in INTERPOLATION_ORDERS:
+        raise ValueError(
+            f"{owner}: interpolation={interpolation!r} is not available; use "
+            f"one of {sorted(INTERPOLATION_ORDERS)} ('linear' for intensities, "
+            "'nearest' for label maps)."
+        )
+    return interpolation
+
+
+def resample_voxel_grid(data, output_shape, step, interpolation):
+    """Sample a volume on a grid of ``output_shape`` voxels of ``step`` input
+    voxels each, whose outer edges coincide with the input's.
+
+    Output voxel ``j`` along an axis is centred on the input's continuous
+    index ``(step - 1) / 2 + j * step``: the field of view is kept, rather
+    than the centres of the corner voxels. Values beyond the last voxel
+    centre are those of the nearest voxel.
+    """
+    from scipy import ndimage
+
+    order = INTERPOLATION_ORDERS[interpolation]
+    step = np.asarray(step, dtype=np.float64)
+    start = 0.5 * (step - 1.0)
+    volume = to_numpy(data)
+    dtype = volume.dtype
+    if dtype == np.float16 or dtype == bool:
+        # scipy interpolates neither; compute in float32 and cast back.
+        volume = volume.astype(np.float32)
+
+    def resample(channel):
+        return ndimage.affine_transform(
+            channel,
+            step,
+            offset=start,
+            output_shape=tuple(output_shape),
+            order=order,
+            mode="nearest",
+        )
+
+    if volume.ndim == 4:
+        result = np.stack([resample(channel) for channel in volume])
+    else:
+        result = resample(volume)
+    return as_type_of(result.astype(dtype, copy=False), data)
+
+
+def grid_affine(affine, step):
+    """The affine of the grid that :func:`resample_voxel_grid` samples."""
+    step = np.asarray(step, dtype=np.float64)
+    voxel_to_input = np.eye(4)
+    voxel_to_input[:3, :3] = np.diag(step)
+    voxel_to_input[:3, 3] = 0.5 * (step - 1.0)
+    return np.asarray(affine, dtype=np.float64) @ voxel_to_input
+
+
+def spatial_shape(data):
+    return tuple(data.shape[-3:])
+
+
+def anatomical_axis(label, affine, owner):
+    """The voxel axis (0, 1 or 2) that runs along an anatomical direction.
+
+    Each voxel axis is matched with the world axis (x: left-right,
+    y: posterior-anterior, z: inferior-superior) that its column of the
+    affine points along the most.
+    """
+    world_axis = {"LR": 0, "AP": 1, "IS": 2}[label]
+    if affine is None:
+        # Without an affine the voxel axes are taken to be in RAS+ order.
+        return world_axis
+    if isinstance(affine, torch.Tensor):
+        affine = affine.detach().cpu().numpy()
+    affine = np.asarray(affine, dtype=np.float64)
+    if affine.shape != (4, 4):
+        raise ValueError(
+            f"{owner}: the affine must be a 4x4 matrix; got shape {affine.shape}."
+        )
+    directions = np.abs(affine[:3, :3]).argmax(axis=0)
+    matches = np.flatnonzero(directions == world_axis)
+    if matches.size == 0:
+        raise ValueError(
+            f"{owner}: no voxel axis of the affine runs along {label!r}; the "
+            f"axes run along world axes {directions.tolist()} (0: LR, 1: AP, "
+            "2: IS). Give the axis as an index instead."
+        )
+    return int(matches[0])
+
+
+def check_axis(axis, name, owner):
+    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+        if axis in (0, 1, 2):
+            return int(axis)
+    elif axis in ("LR", "AP", "IS"):
+        return axis
+    raise ValueError(
+        f"{owner}: {name} holds {axis!r}; an axis is a spatial axis 0, 1 or 2 "
+        "(the channel axis is never counted), or an anatomical direction "
+        "'LR', 'AP' or 'IS'."
+    )
+
+
+def spatial_dims(axes, data):
+    """Spatial axes as dimensions of the data (after any channel axis)."""
+    return tuple(axis + data.ndim - 3 for axis in axes)
+
+
+def sample_box(spatial_shape, scale, ratio, minimum_size):
+    """Draw a box covering a random fraction of a volume, with random aspect.
+
+    The box's volume is ``s * prod(spatial_shape)`` with ``s`` drawn in
+    ``scale``; its sides are the cube root of that volume times aspect
+    factors drawn log-uniformly in ``ratio``, one per axis, normalised to a
+    geometric mean of 1. A box that does not fit is drawn again (10 times),
+    then once with equal sides; None if that fails too.
+    """
+    total = math.prod(spatial_shape)
+
+    def attempt(ratio):
+        side = (uniform(*scale) * total) ** (1 / 3)
+        log_low, log_high = math.log(ratio[0]), math.log(ratio[1])
+        aspects = [math.exp(uniform(log_low, log_high)) for _ in range(3)]
+        geometric_mean = math.prod(aspects) ** (1 / 3)
+        sizes = [max(minimum_size, round(side * a / geometric_mean)) for a in aspects]
+        if any(size > n for size, n in zip(sizes, spatial_shape)):
+            return None
+        starts = [int(torch.randint(0, n - size + 1, ()).item())
+                  for size, n in zip(sizes, spatial_shape)]
+        return tuple(slice(start, start + size) for start, size in zip(starts, sizes))
+
+    for _ in range(10):
+        box = attempt(ratio)
+        if box is not None:
+            return box
+    return attempt((1.0, 1.0))
