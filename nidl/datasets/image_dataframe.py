@@ -8,97 +8,18 @@ from torch.utils.data import Dataset
 
 from .._optional import import_optional
 from ._cache import VolumeCache, describe_loader, split_cacheable
+from ._readers import (
+    NIFTI_SUFFIXES,
+    PIL_SUFFIXES,
+    SUPPORTED_SUFFIXES,
+    cannot_read,
+    channels_first_shape,
+    load_nifti,
+    load_numpy,
+    load_pil,
+)
 
 __all__ = ["ImageDataFrameDataset", "default_image_loader"]
-
-_NIFTI_SUFFIXES = (".nii", ".nii.gz")
-_PIL_SUFFIXES = (
-    ".jpg",
-    ".jpeg",
-    ".png",
-    ".ppm",
-    ".bmp",
-    ".pgm",
-    ".tif",
-    ".tiff",
-    ".webp",
-)
-_SUPPORTED = ", ".join((*_NIFTI_SUFFIXES, ".npy", ".npz", *_PIL_SUFFIXES))
-
-
-def _cannot_read(path, kind, error):
-    return OSError(
-        f"cannot read the {kind} file {path}: {type(error).__name__}: {error}. "
-        "The file may be truncated or of another format; write it again or "
-        "remove it from the table."
-    )
-
-
-def _channels_first_shape(shape, path):
-    """Shape of the array the loader makes of a NIfTI image of ``shape``."""
-    if len(shape) in (2, 3):
-        return (1, *shape)
-    if len(shape) == 4:
-        return (shape[3], *shape[:3])
-    raise ValueError(
-        f"the NIfTI image {path} has shape {tuple(shape)}; only 2-D, 3-D and "
-        "4-D images can be read as arrays. Pass a loader of your own as "
-        "image_loader."
-    )
-
-
-def _load_nifti(path, as_image):
-    nibabel = import_optional("nibabel", "reading NIfTI images", "neuroimaging")
-    try:
-        image = nibabel.load(path)
-        if as_image:
-            return image
-        # The data are read here: a truncated file fails now, not at load.
-        data = image.get_fdata(dtype=np.float32)
-    except FileNotFoundError:
-        raise
-    except Exception as error:
-        raise _cannot_read(path, "NIfTI", error) from error
-    _channels_first_shape(data.shape, path)
-    if data.ndim == 4:
-        data = np.moveaxis(data, -1, 0)
-    else:
-        data = data[np.newaxis]
-    # nibabel returns arrays in Fortran order; transforms and the cache are
-    # faster on C order, for the cost of one copy.
-    return np.ascontiguousarray(data)
-
-
-def _load_numpy(path):
-    try:
-        if path.lower().endswith(".npy"):
-            return np.load(path, allow_pickle=False)
-        with np.load(path, allow_pickle=False) as archive:
-            names = archive.files
-            if len(names) == 1:
-                return archive[names[0]]
-            return {name: archive[name] for name in names}
-    except FileNotFoundError:
-        raise
-    except (OSError, ValueError, EOFError) as error:
-        raise _cannot_read(path, "NumPy", error) from error
-
-
-def _load_pil(path):
-    try:
-        from PIL import Image
-    except ImportError as error:
-        raise ImportError(
-            f"reading {path} needs Pillow, which is not installed; install it, "
-            "or convert the images to .npy files."
-        ) from error
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise
-    except OSError as error:
-        raise _cannot_read(path, "image", error) from error
 
 
 def default_image_loader(path, as_image=False):
@@ -158,14 +79,14 @@ def default_image_loader(path, as_image=False):
     """
     path = os.fspath(path)
     lower = path.lower()
-    if lower.endswith(_NIFTI_SUFFIXES):
-        return _load_nifti(path, as_image)
+    if lower.endswith(NIFTI_SUFFIXES):
+        return load_nifti(path, as_image)
     if lower.endswith((".npy", ".npz")):
-        return _load_numpy(path)
-    if lower.endswith(_PIL_SUFFIXES):
-        return _load_pil(path)
+        return load_numpy(path)
+    if lower.endswith(PIL_SUFFIXES):
+        return load_pil(path)
     raise ValueError(
-        f"cannot read {path}: its extension is not one of {_SUPPORTED}. Pass a "
+        f"cannot read {path}: its extension is not one of {SUPPORTED_SUFFIXES}. Pass a "
         "function that reads it as image_loader."
     )
 
@@ -527,27 +448,27 @@ class ImageDataFrameDataset(Dataset):
         for path in self.imgs:
             lower = path.lower()
             affine = None
-            if lower.endswith(_NIFTI_SUFFIXES):
+            if lower.endswith(NIFTI_SUFFIXES):
                 nibabel = import_optional(
                     "nibabel", "reading NIfTI images", "neuroimaging"
                 )
                 try:
                     image = nibabel.load(path)
                 except Exception as error:
-                    raise _cannot_read(path, "NIfTI", error) from error
-                shape = _channels_first_shape(image.shape, path)
+                    raise cannot_read(path, "NIfTI", error) from error
+                shape = channels_first_shape(image.shape, path)
                 affine = image.affine
             elif lower.endswith(".npy"):
                 try:
                     shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
                 except (OSError, ValueError, EOFError) as error:
-                    raise _cannot_read(path, "NumPy", error) from error
-            elif lower.endswith((".npz", *_PIL_SUFFIXES)):
+                    raise cannot_read(path, "NumPy", error) from error
+            elif lower.endswith((".npz", *PIL_SUFFIXES)):
                 continue
             else:
                 raise ValueError(
                     f"cannot read {path}: its extension is not one of "
-                    f"{_SUPPORTED}. Pass a function that reads it as image_loader."
+                    f"{SUPPORTED_SUFFIXES}. Pass a function that reads it as image_loader."
                 )
             if self.transform is not None:
                 continue
