@@ -57,19 +57,20 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     """Decode codes in which one latent dimension at a time takes a range of values.
 
     Starting from the code of the first sample of ``X`` (or from the
-    origin, the mean of the prior), each dimension in ``dims`` is set in
+    mean of the prior), each continuous dimension in ``dims`` is set in
     turn to ``n_steps`` values evenly spaced in ``[-limit, limit]``, the
     others kept, and the codes are decoded with ``inverse_transform``. In a
     disentangled model each row changes one factor of the data.
 
     Parameters
     ----------
-    estimator : nidl.estimators.autoencoders.VAE
-        A fitted VAE, or any fitted estimator with ``transform``,
-        ``inverse_transform`` and ``latent_dim``.
+    estimator : estimator of the VAE family
+        A fitted ``VAE``, ``CapacityBetaVAE``, ``BetaTCVAE`` or ``JointVAE``
+        (whose categorical codes stay those of the starting code).
     X : array-like, default=None
         Data whose first sample gives the starting code (the posterior
-        mean with ``stochastic_transform=False``). None starts from 0.
+        mean with ``stochastic_transform=False``). None starts from the
+        mean of the prior: 0, and uniform class probabilities.
     dims : sequence of int, default=None
         Latent dimensions to traverse; None traverses all.
     n_steps : int, default=7
@@ -99,7 +100,7 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     check_scalar(limit, "limit", numbers.Real, min_val=0)
     latent_dim = estimator.latent_dim
     if X is None:
-        start = np.zeros(latent_dim, dtype=np.float32)
+        start = estimator._prior_mean_code()
     else:
         start = _codes(estimator, X[:1])[0]
     dims = list(range(latent_dim)) if dims is None else [int(d) for d in dims]
@@ -113,7 +114,7 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     codes = np.tile(start, (len(dims), n_steps, 1))
     for row, dim in enumerate(dims):
         codes[row, :, dim] = values
-    decoded = np.asarray(estimator.inverse_transform(codes.reshape(-1, latent_dim)))
+    decoded = np.asarray(estimator.inverse_transform(codes.reshape(-1, len(start))))
     return decoded.reshape(len(dims), n_steps, *decoded.shape[1:])
 
 

@@ -7,7 +7,8 @@ import torch
 from sklearn.utils import check_scalar
 from torch.distributions import Normal
 
-from .beta_vae import BetaVAELoss, check_distribution_name
+from ._likelihood import check_distribution_name
+from .beta_vae import BetaVAELoss
 from .schedules import check_number_or_schedule, value_at
 
 

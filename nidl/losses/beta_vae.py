@@ -1,97 +1,12 @@
 """The beta-VAE loss: a likelihood term plus a weighted KL divergence."""
 
-import math
-
-import torch
-import torch.nn.functional as F
-from torch.distributions import Bernoulli, Laplace, Normal
-
+from ._likelihood import (
+    check_distribution_name,
+    kl_normal,
+    negative_log_likelihood,
+    reconstruction_error,
+)
 from .schedules import check_number_or_schedule, value_at
-
-#: Decoder distributions the losses understand, by the name users give them.
-DISTRIBUTIONS = ("normal", "laplace", "bernoulli")
-
-#: Per-feature additive constant of the negative log-likelihood that
-#: ``reconstruction_loss`` leaves out: squared error is the NLL of a Normal of
-#: variance 1/2 minus 0.5 * log(pi); absolute error is the NLL of a Laplace of
-#: scale 1 minus log(2); binary cross-entropy is the exact Bernoulli NLL.
-NLL_CONSTANTS = {
-    "normal": 0.5 * math.log(math.pi),
-    "laplace": math.log(2.0),
-    "bernoulli": 0.0,
-}
-
-
-def check_distribution_name(default_dist):
-    """Raise a ValueError unless ``default_dist`` names a supported likelihood.
-
-    Parameters
-    ----------
-    default_dist : str
-        The name to check.
-
-    Raises
-    ------
-    ValueError
-        If ``default_dist`` is not one of ``"normal"``, ``"laplace"`` or
-        ``"bernoulli"``.
-
-    Examples
-    --------
-    >>> check_distribution_name("laplace")
-    >>> check_distribution_name("gauss")
-    Traceback (most recent call last):
-    ...
-    ValueError: default_dist='gauss' is not supported; use one of 'normal', 'laplace', 'bernoulli'.
-    """
-    if default_dist not in DISTRIBUTIONS:
-        accepted = ", ".join(repr(name) for name in DISTRIBUTIONS)
-        raise ValueError(
-            f"default_dist={default_dist!r} is not supported; use one of {accepted}."
-        )
-
-
-def likelihood_name(p, default_dist):
-    """Name of the likelihood a decoder output stands for.
-
-    Parameters
-    ----------
-    p : torch.distributions.Distribution or torch.Tensor
-        What the decoder returned.
-    default_dist : str
-        The likelihood a tensor stands for.
-
-    Returns
-    -------
-    name : {"normal", "laplace", "bernoulli"}
-
-    Raises
-    ------
-    TypeError
-        If ``p`` is neither a tensor nor a supported distribution.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from torch.distributions import Laplace
-    >>> likelihood_name(Laplace(torch.zeros(1), 1.0), "normal")
-    'laplace'
-    >>> likelihood_name(torch.zeros(1), "bernoulli")
-    'bernoulli'
-    """
-    if isinstance(p, torch.Tensor):
-        return default_dist
-    for name, distribution in (
-        ("normal", Normal),
-        ("laplace", Laplace),
-        ("bernoulli", Bernoulli),
-    ):
-        if isinstance(p, distribution):
-            return name
-    raise TypeError(
-        "the decoder must return a torch.Tensor or a Normal, Laplace or "
-        f"Bernoulli distribution, got {type(p).__name__}."
-    )
 
 
 class BetaVAELoss:
@@ -267,29 +182,9 @@ class BetaVAELoss:
         >>> round(float(exact.reconstruction_loss(Normal(mean, 2.0), data)), 4)
         3.5367
         """
-        name = likelihood_name(p, self.default_dist)
-        if self.exact_likelihood and isinstance(p, (Normal, Laplace)):
-            _check_same_shape(p.loc, data)
-            return -p.log_prob(data).sum() / data.shape[0]
-        if isinstance(p, Bernoulli):
-            _check_same_shape(p.logits, data)
-            # The logits form stays finite where log(sigmoid(logits)) would not.
-            per_feature = F.binary_cross_entropy_with_logits(
-                p.logits, data, reduction="sum"
-            )
-        else:
-            mean = p if isinstance(p, torch.Tensor) else p.loc
-            _check_same_shape(mean, data)
-            if name == "normal":
-                per_feature = F.mse_loss(mean, data, reduction="sum")
-            elif name == "laplace":
-                per_feature = F.l1_loss(mean, data, reduction="sum")
-            else:
-                per_feature = F.binary_cross_entropy(mean, data, reduction="sum")
-        loss = per_feature / data.shape[0]
         if self.exact_likelihood:
-            loss = loss + NLL_CONSTANTS[name] * data[0].numel()
-        return loss
+            return negative_log_likelihood(p, data, self.default_dist).mean()
+        return reconstruction_error(p, data, self.default_dist).mean()
 
     def kl_normal_loss(self, q):
         """KL divergence from ``q`` to the unit Normal prior.
@@ -320,22 +215,4 @@ class BetaVAELoss:
         >>> float(BetaVAELoss().kl_normal_loss(q))
         0.5
         """
-        if not isinstance(q, Normal):
-            raise TypeError(
-                "the posterior q must be a torch.distributions.Normal, got "
-                f"{type(q).__name__}."
-            )
-        # Closed form of KL(N(mu, s^2) || N(0, 1)) = (mu^2 + s^2 - 1) / 2 - log s,
-        # as kl_divergence computes it, without building the prior at every step.
-        loc, scale = q.loc, q.scale
-        kl = 0.5 * (loc.square() + scale.square() - 1.0) - scale.log()
-        return kl.sum() / loc.shape[0]
-
-
-def _check_same_shape(output, data):
-    if output.shape != data.shape:
-        raise ValueError(
-            f"the decoder returns samples of shape {tuple(output.shape[1:])} but "
-            f"the data has samples of shape {tuple(data.shape[1:])}; make the "
-            "decoder output the shape of its input."
-        )
+        return kl_normal(q).mean()

@@ -4,7 +4,8 @@ import numbers
 
 from sklearn.utils import check_scalar
 
-from .beta_vae import BetaVAELoss, check_distribution_name
+from ._likelihood import check_distribution_name
+from .beta_vae import BetaVAELoss
 from .schedules import linear_ramp
 
 

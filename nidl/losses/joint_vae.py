@@ -12,7 +12,8 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from .beta_vae import BetaVAELoss, check_distribution_name
+from ._likelihood import check_distribution_name
+from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import _require_step, check_capacity
 from .schedules import linear_ramp
 
@@ -86,6 +87,41 @@ class JointPosterior:
         parts = [self.continuous.loc]
         parts += [categorical.probs for categorical in self.categoricals]
         return torch.cat(parts, dim=1)
+
+
+def kl_categorical(q):
+    """KL divergence of each sample's categoricals from uniform priors.
+
+    Parameters
+    ----------
+    q : JointPosterior
+        The posterior; its categoricals' class probabilities are used.
+
+    Returns
+    -------
+    kl : torch.Tensor, shape (batch_size,)
+        Summed over the categorical latents.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Normal, RelaxedOneHotCategorical
+    >>> from nidl.losses import JointPosterior
+    >>> from nidl.losses.joint_vae import kl_categorical
+    >>> q = JointPosterior(
+    ...     Normal(torch.zeros(2, 1), torch.ones(2, 1)),
+    ...     [RelaxedOneHotCategorical(torch.tensor(0.5), probs=torch.tensor(
+    ...         [[1.0, 0.0], [0.5, 0.5]]))],
+    ... )
+    >>> kl_categorical(q)  # log 2, then 0
+    tensor([0.6931, 0.0000])
+    """
+    total = 0
+    for categorical in q.categoricals:
+        posterior = Categorical(logits=categorical.logits, validate_args=False)
+        prior = Categorical(logits=torch.zeros_like(categorical.logits), validate_args=False)
+        total = total + kl_divergence(posterior, prior)
+    return total
 
 
 class JointVAELoss(BetaVAELoss):
@@ -272,14 +308,7 @@ class JointVAELoss(BetaVAELoss):
         >>> round(float(JointVAELoss().kl_categorical_loss(q)), 4)  # log 2
         0.6931
         """
-        total = q.continuous.loc.new_zeros(())
-        for categorical in q.categoricals:
-            posterior = Categorical(logits=categorical.logits, validate_args=False)
-            prior = Categorical(
-                logits=torch.zeros_like(categorical.logits), validate_args=False
-            )
-            total = total + kl_divergence(posterior, prior).sum()
-        return total / q.continuous.loc.shape[0]
+        return kl_categorical(q).mean()
 
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.

@@ -6,9 +6,7 @@ import numbers
 import torch
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
-from torch.distributions import Bernoulli, Laplace, Normal
 
-from ..losses.beta_vae import likelihood_name
 from ..utils import check_input
 
 #: Decoded samples per chunk of importance samples, to bound memory.
@@ -55,7 +53,7 @@ def elbo(estimator, X):
     return estimator.score(X)
 
 
-def log_likelihood(estimator, X, n_samples=100):
+def log_likelihood(estimator, X, n_samples=100, per_sample=False):
     r"""Importance-weighted estimate of the mean log-likelihood ``log p(x)``.
 
     The importance-weighted bound of Burda et al. [1]_ draws ``K =
@@ -78,18 +76,21 @@ def log_likelihood(estimator, X, n_samples=100):
 
     Parameters
     ----------
-    estimator : nidl.estimators.autoencoders.VAE
-        A fitted VAE (any estimator with ``encode``, ``decoder`` and
-        ``default_dist`` like it).
+    estimator : estimator of the VAE family
+        A fitted ``VAE``, ``CapacityBetaVAE``, ``BetaTCVAE`` or ``JointVAE``
+        (whose categories are drawn exactly, with a uniform prior).
     X : DataLoader, Dataset, torch.Tensor or array-like
         Data shaped like the training data.
     n_samples : int, default=100
         Number of importance samples ``K`` per data sample.
+    per_sample : bool, default=False
+        Return the bound of each sample rather than their mean.
 
     Returns
     -------
-    log_likelihood : float
-        Mean over the data of the bound, in nats; higher is better.
+    log_likelihood : float or numpy.ndarray of shape (n_samples_X,)
+        Mean over the data of the bound (or the bound of each sample), in
+        nats; higher is better.
 
     See Also
     --------
@@ -112,46 +113,30 @@ def log_likelihood(estimator, X, n_samples=100):
     ...           enable_progress_bar=False).fit(X)
     >>> bool(log_likelihood(vae, X, n_samples=50) > elbo(vae, X))
     True
+    >>> log_likelihood(vae, X, n_samples=10, per_sample=True).shape
+    (64,)
     """
     check_is_fitted(estimator)
     check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
     X = check_input(estimator, X, reset=False)
-    default_dist = getattr(estimator, "default_dist", "normal")
-    exact = getattr(getattr(estimator, "criterion", None), "exact_likelihood", False)
 
     def bound(batch, batch_idx):
         x = estimator._batch_input(batch)
         q = estimator.encode(x)
-        prior = Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))
         n_data = x.shape[0]
         chunk = max(1, _CHUNK // n_data)
         log_weights = []
         for start in range(0, n_samples, chunk):
             k = min(chunk, n_samples - start)
-            z = q.sample((k,))
-            p = estimator.decoder(z.reshape(k * n_data, -1))
+            codes, log_ratio = estimator._importance_codes(q, k)
+            p = estimator.decoder(codes.reshape(k * n_data, -1))
             repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n_data, *x.shape[1:])
-            log_px = _log_prob(p, repeated, default_dist, exact).view(k, n_data)
-            log_weights.append(
-                log_px + prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
-            )
+            log_px = -estimator._negative_log_likelihood(p, repeated).view(k, n_data)
+            log_weights.append(log_px + log_ratio)
         log_weights = torch.cat(log_weights)
         return torch.logsumexp(log_weights, dim=0) - math.log(n_samples)
 
-    return float(estimator._predict(X, bound).double().mean())
-
-
-def _log_prob(p, x, default_dist, exact=False):
-    """Per-sample ``log p(x|z)`` with the constants of the training likelihood."""
-    name = likelihood_name(p, default_dist)
-    if isinstance(p, Bernoulli) or (exact and isinstance(p, (Normal, Laplace))):
-        distribution = p
-    else:
-        mean = p if isinstance(p, torch.Tensor) else p.mean
-        if name == "normal":
-            distribution = Normal(mean, math.sqrt(0.5), validate_args=False)
-        elif name == "laplace":
-            distribution = Laplace(mean, 1.0, validate_args=False)
-        else:
-            distribution = Bernoulli(probs=mean, validate_args=False)
-    return distribution.log_prob(x).reshape(x.shape[0], -1).sum(dim=1)
+    bounds = estimator._predict(X, bound).double()
+    if per_sample:
+        return bounds.numpy()
+    return float(bounds.mean())

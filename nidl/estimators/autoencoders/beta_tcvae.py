@@ -3,6 +3,7 @@
 
 from ...losses import BetaTCVAELoss
 from ...utils._data import is_loader, n_samples
+from ._docs import fill_shared_docs
 from .vae import VAE
 
 
@@ -27,6 +28,7 @@ def _check_no_single_sample_batch(X, batch_size, what):
         )
 
 
+@fill_shared_docs
 class BetaTCVAE(VAE):
     r"""Beta-TCVAE: a VAE that penalises the total correlation of its code.
 
@@ -49,15 +51,10 @@ class BetaTCVAE(VAE):
 
     Parameters
     ----------
-    encoder : torch.nn.Module
-        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
-    decoder : torch.nn.Module
-        Maps a batch of latent vectors ``(batch_size, latent_dim)`` to a
-        tensor or a distribution shaped like the input.
-    encoder_out_dim : int
-        Number of features the encoder returns per sample.
-    latent_dim : int
-        Number of latent dimensions.
+    %(encoder)s
+    %(decoder)s
+    %(encoder_out_dim)s
+    %(latent_dim)s
     alpha : float, default=1.0
         Weight of the index-code mutual information.
     beta : float or callable, default=6.0
@@ -69,35 +66,22 @@ class BetaTCVAE(VAE):
         Number of samples the aggregate posterior is estimated over. None
         takes the number of training samples; set it when the training data
         cannot tell its length (an iterable dataset).
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor.
-    stochastic_transform : bool, default=True
-        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
-        posterior means.
-    lr : float, default=1e-4
-        Learning rate of the AdamW optimiser.
-    weight_decay : float, default=1e-2
-        Weight decay of the AdamW optimiser.
-    random_state : int, default=None
-        Seed of everything a fit draws (see :class:`VAE`).
-    batch_size : int, default=128
-        Batch size for Dataset, array and tensor input.
-    **kwargs
-        Options of ``pytorch_lightning.Trainer``.
+    %(default_dist)s
+    %(stochastic_transform)s
+    %(lr)s
+    %(weight_decay)s
+    %(random_state)s
+    %(batch_size)s
+    %(kwargs)s
 
     Attributes
     ----------
+    %(attributes)s
     criterion : BetaTCVAELoss
-        The loss minimised.
+        The loss minimised, built from the parameters.
     dataset_size_ : int
         Number of samples the loss assumed (``dataset_size`` or the number
         of training samples).
-    n_features_in_ : int
-        Size of the second axis of the training data.
-    n_epochs_ : int
-        Number of epochs trained.
-    n_steps_ : int
-        Number of optimiser steps taken.
 
     See Also
     --------

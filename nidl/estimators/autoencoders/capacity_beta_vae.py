@@ -1,10 +1,12 @@
 """Beta-VAE with a controlled capacity (Burgess et al., 2018)."""
 
 from ...losses import CapacityBetaVAELoss
-from .vae import VAE
+from ._base import VAEBase
+from ._docs import fill_shared_docs
 
 
-class CapacityBetaVAE(VAE):
+@fill_shared_docs
+class CapacityBetaVAE(VAEBase):
     r"""Beta-VAE whose KL divergence is pulled towards a rising capacity.
 
     The model of :class:`VAE` trained with :class:`~nidl.losses.CapacityBetaVAELoss`
@@ -23,15 +25,10 @@ class CapacityBetaVAE(VAE):
 
     Parameters
     ----------
-    encoder : torch.nn.Module
-        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
-    decoder : torch.nn.Module
-        Maps a batch of latent vectors ``(batch_size, latent_dim)`` to a
-        tensor or a distribution shaped like the input.
-    encoder_out_dim : int
-        Number of features the encoder returns per sample.
-    latent_dim : int
-        Number of latent dimensions.
+    %(encoder)s
+    %(decoder)s
+    %(encoder_out_dim)s
+    %(latent_dim)s
     gamma : float, default=1000.0
         Weight of the distance between the KL divergence and the capacity.
     capacity_min : float, default=0.0
@@ -40,36 +37,23 @@ class CapacityBetaVAE(VAE):
         Capacity from ``capacity_steps`` on, in nats.
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor.
-    stochastic_transform : bool, default=True
-        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
-        posterior means.
-    lr : float, default=1e-4
-        Learning rate of the AdamW optimiser.
-    weight_decay : float, default=1e-2
-        Weight decay of the AdamW optimiser.
-    random_state : int, default=None
-        Seed of everything a fit draws (see :class:`VAE`).
-    batch_size : int, default=128
-        Batch size for Dataset, array and tensor input.
-    **kwargs
-        Options of ``pytorch_lightning.Trainer``.
+    %(default_dist)s
+    %(stochastic_transform)s
+    %(lr)s
+    %(weight_decay)s
+    %(random_state)s
+    %(batch_size)s
+    %(kwargs)s
 
     Attributes
     ----------
+    %(attributes)s
     criterion : CapacityBetaVAELoss
-        The loss minimised.
-    n_features_in_ : int
-        Size of the second axis of the training data.
-    n_epochs_ : int
-        Number of epochs trained.
-    n_steps_ : int
-        Number of optimiser steps taken.
+        The loss minimised, built from the parameters.
 
     See Also
     --------
-    VAE : The same model with a fixed or scheduled KL weight.
+    nidl.estimators.autoencoders.VAE : The same model with a fixed or scheduled KL weight.
     nidl.losses.CapacityBetaVAELoss : The loss this estimator minimises.
 
     References
@@ -112,22 +96,23 @@ class CapacityBetaVAE(VAE):
         batch_size=128,
         **kwargs,
     ):
-        # The parameters of VAE but beta, which this model does not have.
-        super(VAE, self).__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.encoder_out_dim = encoder_out_dim
-        self.latent_dim = latent_dim
+        super().__init__(
+            encoder,
+            decoder,
+            encoder_out_dim,
+            latent_dim,
+            default_dist=default_dist,
+            stochastic_transform=stochastic_transform,
+            lr=lr,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            batch_size=batch_size,
+            **kwargs,
+        )
         self.gamma = gamma
         self.capacity_min = capacity_min
         self.capacity_max = capacity_max
         self.capacity_steps = capacity_steps
-        self.default_dist = default_dist
-        self.stochastic_transform = stochastic_transform
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.random_state = random_state
-        self.batch_size = batch_size
 
     def _make_criterion(self):
         return CapacityBetaVAELoss(

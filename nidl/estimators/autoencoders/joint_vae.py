@@ -1,19 +1,25 @@
 """Joint VAE: continuous and categorical latents (Dupont, 2018)."""
 
+import math
 import numbers
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 from sklearn.utils import check_scalar
 from torch import nn
 from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategorical
 
 from ...losses import JointPosterior, JointVAELoss
+from ...losses._likelihood import kl_normal
+from ...losses.joint_vae import kl_categorical
 from ..base import ClusterMixin
-from .vae import VAE, decoder_mean
+from ._base import VAEBase
+from ._docs import fill_shared_docs
 
 
-class JointVAE(ClusterMixin, VAE):
+@fill_shared_docs
+class JointVAE(ClusterMixin, VAEBase):
     r"""Joint VAE: a VAE with continuous and categorical latents (Dupont, 2018).
 
     The code of each sample is a vector of ``latent_dim`` continuous latents
@@ -53,15 +59,10 @@ class JointVAE(ClusterMixin, VAE):
 
     Parameters
     ----------
-    encoder : torch.nn.Module
-        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
-    decoder : torch.nn.Module
-        Maps a batch of codes ``(batch_size, latent_dim + sum(categorical_dims))``
-        to a tensor or a distribution shaped like the input.
-    encoder_out_dim : int
-        Number of features the encoder returns per sample.
-    latent_dim : int
-        Number of continuous latent dimensions.
+    %(encoder)s
+    %(decoder)s
+    %(encoder_out_dim)s
+    %(latent_dim)s
     categorical_dims : sequence of int, default=(10,)
         Number of categories of each categorical latent (each >= 2).
     temperature : float, default=0.67
@@ -89,35 +90,20 @@ class JointVAE(ClusterMixin, VAE):
         capped at the sum of ``log(K)`` over ``categorical_dims``.
     discrete_capacity_steps : int, default=25000
         Number of optimiser steps over which the discrete capacity rises.
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor.
-    lr : float, default=1e-4
-        Learning rate of the AdamW optimiser.
-    weight_decay : float, default=1e-2
-        Weight decay of the AdamW optimiser.
-    random_state : int, default=None
-        Seed of everything a fit draws (see :class:`VAE`).
-    batch_size : int, default=128
-        Batch size for Dataset, array and tensor input.
-    **kwargs
-        Options of ``pytorch_lightning.Trainer``.
+    %(default_dist)s
+    %(lr)s
+    %(weight_decay)s
+    %(random_state)s
+    %(batch_size)s
+    %(kwargs)s
 
     Attributes
     ----------
-    fc_mu : torch.nn.Linear
-        Head mapping encoder features to the continuous posterior means.
-    fc_logvar : torch.nn.Linear
-        Head mapping encoder features to the continuous log-variances.
+    %(attributes)s
     fc_logits : torch.nn.Linear
         Head mapping encoder features to the logits of all categoricals.
     criterion : JointVAELoss
-        The loss minimised.
-    n_features_in_ : int
-        Size of the second axis of the training data.
-    n_epochs_ : int
-        Number of epochs trained.
-    n_steps_ : int
-        Number of optimiser steps taken.
+        The loss minimised, built from the parameters.
 
     See Also
     --------
@@ -150,7 +136,7 @@ class JointVAE(ClusterMixin, VAE):
     0.7071067811865476
     """
 
-    _layer_parameters = VAE._layer_parameters + ("categorical_dims",)
+    _layer_parameters = VAEBase._layer_parameters + ("categorical_dims",)
 
     def __init__(
         self,
@@ -177,13 +163,21 @@ class JointVAE(ClusterMixin, VAE):
         batch_size=128,
         **kwargs,
     ):
-        # The base estimator's constructor: this model has neither the beta
-        # nor the stochastic_transform of VAE.
-        super(VAE, self).__init__(**kwargs)
-        self.encoder = encoder
-        self.decoder = decoder
-        self.encoder_out_dim = encoder_out_dim
-        self.latent_dim = latent_dim
+        # Codes are continuous means and class probabilities: the transform
+        # of a Joint VAE draws nothing.
+        super().__init__(
+            encoder,
+            decoder,
+            encoder_out_dim,
+            latent_dim,
+            default_dist=default_dist,
+            stochastic_transform=False,
+            lr=lr,
+            weight_decay=weight_decay,
+            random_state=random_state,
+            batch_size=batch_size,
+            **kwargs,
+        )
         self.categorical_dims = categorical_dims
         self.temperature = temperature
         self.min_temperature = min_temperature
@@ -196,11 +190,6 @@ class JointVAE(ClusterMixin, VAE):
         self.discrete_capacity_min = discrete_capacity_min
         self.discrete_capacity_max = discrete_capacity_max
         self.discrete_capacity_steps = discrete_capacity_steps
-        self.default_dist = default_dist
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.random_state = random_state
-        self.batch_size = batch_size
 
     # ------------------------------------------------------------------
     # Hooks of the base class
@@ -322,21 +311,6 @@ class JointVAE(ClusterMixin, VAE):
         ]
         return JointPosterior(continuous, categoricals)
 
-    def forward(self, x):
-        """Encode the input and draw a code from the posterior.
-
-        Parameters
-        ----------
-        x : torch.Tensor
-            Input batch.
-
-        Returns
-        -------
-        z : torch.Tensor, shape (batch_size, latent_dim + sum(categorical_dims))
-            Continuous samples followed by relaxed one-hot samples.
-        """
-        return self.encode(x).rsample()
-
     def _forward_for_loss(self, x, stage):
         # The relaxation of the categoricals depends on the step: the
         # posterior comes from encode, not from the Gaussian heads alone.
@@ -349,58 +323,41 @@ class JointVAE(ClusterMixin, VAE):
         in_force["temperature"] = self.temperature_at(step)
         return in_force
 
-    def _kl_divergence(self, q):
-        return self.criterion.kl_normal_loss(q.continuous) + self.criterion.kl_categorical_loss(q)
+    # ------------------------------------------------------------------
+    # Hooks of the latent space: continuous and categorical latents
+    # ------------------------------------------------------------------
+    def _kl_per_sample(self, q):
+        return kl_normal(q.continuous) + kl_categorical(q)
 
-    def training_step(self, batch, batch_idx, dataloader_idx=0):
-        """Compute and log the training losses of one batch.
+    def _sample_prior(self, n_samples):
+        # The continuous latents from N(0, I), each categorical uniformly,
+        # as a one-hot vector.
+        parts = [torch.randn(n_samples, self.latent_dim, device=self.device)]
+        for n_categories in self.categorical_dims:
+            uniform = torch.zeros(n_samples, n_categories, device=self.device)
+            parts.append(OneHotCategorical(logits=uniform).sample())
+        return torch.cat(parts, dim=1)
 
-        The loss terms are logged per epoch (``train/loss``,
-        ``train/rec_loss``, ``train/kl_loss``, ``train/continuous_kl_loss``,
-        ``train/discrete_kl_loss``); the capacities and the temperature in
-        force at every step (``train/continuous_capacity``,
-        ``train/discrete_capacity``, ``train/temperature``).
+    def _prior_mean_code(self):
+        # Codes hold class probabilities: the uniform prior's are 1/K.
+        parts = [np.zeros(self.latent_dim, dtype=np.float32)]
+        parts += [np.full(k, 1.0 / k, dtype=np.float32) for k in self.categorical_dims]
+        return np.concatenate(parts)
 
-        Parameters
-        ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
-
-        Returns
-        -------
-        losses : dict
-            ``"loss"``, ``"rec_loss"``, ``"kl_loss"``,
-            ``"continuous_kl_loss"`` and ``"discrete_kl_loss"``.
-        """
-        return super().training_step(batch, batch_idx, dataloader_idx)
-
-    def validation_step(self, batch, batch_idx, dataloader_idx=0):
-        """Compute and log the validation losses of one batch.
-
-        The loss terms are logged per epoch as ``val/loss``,
-        ``val/rec_loss``, ``val/kl_loss``, ``val/continuous_kl_loss`` and
-        ``val/discrete_kl_loss``, at the capacities of the last training
-        step.
-
-        Parameters
-        ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
-
-        Returns
-        -------
-        losses : dict
-            As :meth:`training_step`.
-        """
-        return self._losses(batch, batch_idx, "val")
+    def _importance_codes(self, q, n_draws):
+        # Categories are drawn exactly (one-hot), not relaxed: the bound
+        # is on the likelihood of the model with discrete latents.
+        z = q.continuous.sample((n_draws,))
+        prior = Normal(torch.zeros_like(z), torch.ones_like(z))
+        log_ratio = prior.log_prob(z).sum(-1) - q.continuous.log_prob(z).sum(-1)
+        parts = [z]
+        for categorical in q.categoricals:
+            posterior = OneHotCategorical(logits=categorical.logits, validate_args=False)
+            draws = posterior.sample((n_draws,))
+            n_categories = draws.shape[-1]
+            log_ratio = log_ratio - math.log(n_categories) - posterior.log_prob(draws)
+            parts.append(draws)
+        return torch.cat(parts, dim=-1), log_ratio
 
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
@@ -462,31 +419,3 @@ class JointVAE(ClusterMixin, VAE):
             As :meth:`predict`.
         """
         return self.fit(X, y, **kwargs).predict(X)
-
-    # ------------------------------------------------------------------
-    # scikit-learn methods beyond transform and predict
-    # ------------------------------------------------------------------
-    def sample(self, n_samples):
-        """Generate data by decoding draws of the prior.
-
-        The continuous latents are drawn from ``N(0, I)`` and each
-        categorical latent uniformly, as a one-hot vector.
-
-        Parameters
-        ----------
-        n_samples : int
-            Number of samples to generate.
-
-        Returns
-        -------
-        x : torch.Tensor, shape (n_samples, ...)
-            Decoder means, on the model's device.
-        """
-        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
-        with torch.no_grad():
-            parts = [torch.randn(n_samples, self.latent_dim, device=self.device)]
-            for n_categories in self.categorical_dims:
-                uniform = torch.zeros(n_samples, n_categories, device=self.device)
-                parts.append(OneHotCategorical(logits=uniform).sample())
-            return decoder_mean(self.decoder(torch.cat(parts, dim=1)))
-

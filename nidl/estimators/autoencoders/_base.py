@@ -1,0 +1,630 @@
+"""The base of the VAE family: what every variational autoencoder of nidl shares."""
+
+import numbers
+
+import numpy as np
+import torch
+from pytorch_lightning.callbacks import (
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    ModelCheckpoint,
+    StochasticWeightAveraging,
+)
+from sklearn.utils import check_array, check_scalar
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+from torch.distributions import Normal
+
+from ...losses._likelihood import (
+    check_distribution_name,
+    kl_normal,
+    negative_log_likelihood,
+)
+from ...losses.schedules import value_at
+from ...utils import check_input, returns_numpy
+from ..base import BaseEstimator, TransformerMixin
+
+#: Lightning callbacks that act through its automatic optimisation loop:
+#: the learning-rate schedulers they add, or the accumulation they set.
+_AUTOMATIC_OPTIMIZATION_CALLBACKS = (
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    StochasticWeightAveraging,
+)
+
+
+def _fused_optimizer_supported(parameters):
+    """Whether torch has fused optimiser kernels for all these parameters."""
+    # torch's own list of devices with fused kernels (the CPU since 2.4);
+    # a version without the list is assumed to have them on CUDA only.
+    supported_devices = getattr(
+        torch.utils._foreach_utils, "_get_fused_kernels_supported_devices", lambda: ["cuda"]
+    )
+    devices = supported_devices()
+    return bool(parameters) and all(
+        p.is_floating_point() and p.device.type in devices for p in parameters
+    )
+
+
+def decoder_mean(p):
+    """Mean of a decoder output: the tensor itself or the distribution's mean.
+
+    Parameters
+    ----------
+    p : torch.Tensor or torch.distributions.Distribution
+        What the decoder returned.
+
+    Returns
+    -------
+    mean : torch.Tensor
+        For a Bernoulli, the probabilities of success.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.distributions import Bernoulli
+    >>> decoder_mean(Bernoulli(logits=torch.zeros(2)))
+    tensor([0.5000, 0.5000])
+    """
+    return p if isinstance(p, torch.Tensor) else p.mean
+
+
+class VAEBase(TransformerMixin, BaseEstimator):
+    """Base of the VAE family: shared parameters, encoding, decoding, sampling.
+
+    Holds what every variational autoencoder of nidl does: the posterior
+    heads and the loss built from the parameters at construction, the
+    training and validation steps, inference (``transform``,
+    ``inverse_transform``, ``score_samples``, ``score``) and sampling. An
+    estimator of the family states what it adds, through these hooks:
+
+    - ``_make_criterion``: the loss it minimises;
+    - ``encode``, ``_forward_for_loss``: its posterior, when not a diagonal
+      Normal;
+    - ``_kl_per_sample``, ``_sample_prior``, ``_prior_mean_code``,
+      ``_importance_codes``: the KL term, prior draws, the code at the
+      prior's mean and importance samples, for other latents.
+    """
+
+    _user_modules = ("encoder", "decoder")
+    _layer_parameters = ("encoder_out_dim", "latent_dim")
+    _layers_from_parameters = True
+
+    def __init__(
+        self,
+        encoder,
+        decoder,
+        encoder_out_dim,
+        latent_dim,
+        default_dist="normal",
+        stochastic_transform=True,
+        lr=1e-4,
+        weight_decay=1e-2,
+        random_state=None,
+        batch_size=128,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.encoder = encoder
+        self.decoder = decoder
+        self.encoder_out_dim = encoder_out_dim
+        self.latent_dim = latent_dim
+        self.default_dist = default_dist
+        self.stochastic_transform = stochastic_transform
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.random_state = random_state
+        self.batch_size = batch_size
+
+    # ------------------------------------------------------------------
+    # Hooks of the base class
+    # ------------------------------------------------------------------
+    def _check_params(self):
+        super()._check_params()
+        check_scalar(self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1)
+        check_scalar(self.latent_dim, "latent_dim", numbers.Integral, min_val=1)
+        check_distribution_name(self.default_dist)
+        check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+        check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
+        # The loss checks its own parameters (beta: a number >= 0 or a
+        # schedule); building it here raises before any data is touched.
+        self._make_criterion()
+
+
+    def _make_criterion(self):
+        """The loss this estimator minimises, built from its parameters.
+
+        Called by ``_check_params`` (to validate the loss's parameters) and
+        by ``_build_modules``.
+        """
+        raise NotImplementedError
+
+    def _build_modules(self):
+        self.fc_mu = nn.Linear(self.encoder_out_dim, self.latent_dim)
+        self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
+        self._criterion = self._make_criterion()
+
+    def _parameters_changed(self, changed):
+        super()._parameters_changed(changed)
+        # The loss holds no weights: it follows every change of the
+        # parameters at once. Invalid values are reported by fit.
+        try:
+            self._criterion = self._make_criterion()
+        except (TypeError, ValueError):
+            self._modules_built = False
+
+    @property
+    def criterion(self):
+        """The loss minimised, built from the parameters."""
+        return self._criterion
+
+    def _check_modules(self, x):
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.no_grad():
+                features = self.encoder(x)
+                if features.ndim != 2 or features.shape[1] != self.encoder_out_dim:
+                    raise ValueError(
+                        f"the encoder returns outputs of shape "
+                        f"{tuple(features.shape[1:])} per sample but "
+                        f"encoder_out_dim={self.encoder_out_dim}; set "
+                        f"encoder_out_dim={features[0].numel()} (and flatten the "
+                        "encoder output if it has more than one axis)."
+                    )
+                code = self.encode(x).mean
+                try:
+                    mean = decoder_mean(self.decoder(code))
+                except RuntimeError as error:
+                    raise ValueError(
+                        f"the decoder failed on latent codes of {code.shape[1]} "
+                        f"values ({error}); make it take {code.shape[1]} inputs."
+                    ) from error
+        finally:
+            self.train(was_training)
+        if mean.shape[1:] != x.shape[1:]:
+            raise ValueError(
+                f"the decoder returns samples of shape {tuple(mean.shape[1:])} but "
+                f"the data has samples of shape {tuple(x.shape[1:])}; make the "
+                "decoder output the shape of the encoder input."
+            )
+
+    def _non_deterministic(self):
+        return bool(self.stochastic_transform)
+
+    @property
+    def _n_features_out(self):
+        return self.latent_dim
+
+    # ------------------------------------------------------------------
+    # Model
+    # ------------------------------------------------------------------
+    def encode(self, x):
+        """Posterior ``q(z|x)`` of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch.
+
+        Returns
+        -------
+        q : torch.distributions.Normal, shape (batch_size, latent_dim)
+            Diagonal Normal posterior.
+        """
+        mu, logvar = self._posterior_parameters(x)
+        return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
+
+    def forward(self, x):
+        """Encode the input and sample the posterior ``q(z|x)``.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch_size, latent_dim)
+            Latent vectors sampled with the reparameterisation trick.
+        """
+        return self.encode(x).rsample()
+
+    def sample(self, n_samples):
+        """Generate data by decoding samples of the prior ``N(0, I)``.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples to generate.
+
+        Returns
+        -------
+        x : torch.Tensor, shape (n_samples, ...)
+            Decoder means, on the model's device.
+        """
+        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        with torch.no_grad():
+            return decoder_mean(self.decoder(self._sample_prior(n_samples)))
+
+    def _posterior_parameters(self, x):
+        """Mean and log-variance of ``q(z|x)``."""
+        features = self.encoder(x)
+        return self.fc_mu(features), self.fc_logvar(features)
+
+    def _forward_for_loss(self, x, stage):
+        """Posterior ``q(z|x)`` and decoder output for a training or validation batch."""
+        mu, logvar = self._posterior_parameters(x)
+        std = torch.exp(0.5 * logvar)
+        p = self.decoder(mu + std * torch.randn_like(mu))
+        return Normal(mu, std, validate_args=False), p
+
+    def _loss_values(self, x, stage, step):
+        """Loss terms (and weights in force) of a batch: forward pass and criterion.
+
+        With ``compile=True``, training runs this whole function as one
+        compiled graph, so that the elementwise work of the sampling, the
+        likelihood and the KL term is fused (measured faster than compiling
+        the networks apart, which was slower than eager).
+        """
+        q, p = self._forward_for_loss(x, stage)
+        if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
+            # Under mixed precision the likelihood is computed in the data's
+            # precision (binary cross-entropy is not safe in half precision).
+            p = p.to(x.dtype)
+        return self.criterion(x, p, q, step=step)
+
+    def _compiled_loss_values(self):
+        """``_loss_values`` compiled, on first use in the process that trains.
+
+        Random draws inside the graph use torch's generator as eager code
+        does ("fallback_random"), so compiled and eager training draw the
+        same samples. The compiled function is dropped at the end of
+        training (see ``on_train_end``): it does not pickle.
+        """
+        if self.__dict__.get("_compiled_forward") is None:
+            self.__dict__["_compiled_forward"] = torch.compile(
+                self._loss_values, options={"fallback_random": True}
+            )
+        return self.__dict__["_compiled_forward"]
+
+    def _values_in_force(self, values, step):
+        """Weights and targets of the loss at ``step`` (beta, capacities, ...)."""
+        in_force = {
+            name: value
+            for name, value in values.items()
+            if name != "loss" and not name.endswith("_loss")
+        }
+        beta = getattr(self.criterion, "beta", None)
+        if beta is not None and "beta" not in in_force:
+            in_force["beta"] = float(value_at(beta, step, "beta"))
+        return in_force
+
+    def _losses(self, batch, batch_idx, stage):
+        x = self._batch_input(batch)
+        # The optimiser-step counter: it advances with training steps only, so
+        # validation sees the step of the last update and changes nothing.
+        step = self.global_step
+        loss_values = self._loss_values
+        if self._engine_option("compile") and stage == "train":
+            loss_values = self._compiled_loss_values()
+        values = loss_values(x, stage, step)
+        # Entries named "loss" or "*_loss" are loss terms; the others are the
+        # weights and targets in force (beta, capacities).
+        losses = {
+            name: value
+            for name, value in values.items()
+            if name == "loss" or name.endswith("_loss")
+        }
+        if self._trainer is None:
+            # A step called outside a Trainer has nowhere to log to.
+            return losses
+        if stage != "train":
+            self.log_dict(
+                {f"{stage}/{name}": value for name, value in losses.items()},
+                on_step=False,
+                on_epoch=True,
+                batch_size=x.shape[0],
+                sync_dist=True,
+            )
+            return losses
+        in_force = self._values_in_force(values, step)
+        if callable(getattr(self.criterion, "beta", None)) or set(in_force) - {"beta"}:
+            # Values that change during training are logged at every step;
+            # the value at the last step of an epoch stays in the metrics.
+            self.log_dict(
+                {f"train/{name}": value for name, value in in_force.items()},
+                on_step=True,
+                on_epoch=False,
+                batch_size=x.shape[0],
+            )
+            self.log_epoch_means(losses, x.shape[0], batch_idx)
+        else:
+            # A constant weight costs nothing to log once per epoch.
+            self.log_epoch_means({**losses, **in_force}, x.shape[0], batch_idx)
+        return losses
+
+    def training_step(self, batch, batch_idx, dataloader_idx=0):
+        """Compute and log the training losses of one batch.
+
+        The three terms are logged once per epoch as ``train/loss``,
+        ``train/rec_loss`` and ``train/kl_loss``.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        losses : dict
+            ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
+        """
+        losses = self._losses(batch, batch_idx, "train")
+        if not self.automatic_optimization:
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(losses["loss"])
+            optimizer.step()
+        return losses
+
+    @property
+    def automatic_optimization(self):
+        """Whether Lightning runs the optimiser step, or ``training_step`` does.
+
+        The VAE steps its optimiser itself, in the order Lightning would
+        (loss, ``zero_grad``, backward, step): Lightning's automatic loop
+        wraps every step in a closure and several more hooks, which cost a
+        tenth of a small model's step. Lightning's loop runs instead where
+        it does more: when the Trainer clips or accumulates gradients, with
+        callbacks that schedule the learning rate or the accumulation
+        (weight averaging, learning-rate finder) or that save a checkpoint
+        every few steps, and for subclasses that configure their own
+        optimisers (and learning-rate schedulers).
+        """
+        trainer = self._trainer
+        if trainer is None or type(self).configure_optimizers is not VAEBase.configure_optimizers:
+            return True
+        return bool(
+            (trainer.gradient_clip_val or 0) > 0
+            or trainer.accumulate_grad_batches != 1
+            or any(
+                isinstance(callback, _AUTOMATIC_OPTIMIZATION_CALLBACKS)
+                or (
+                    isinstance(callback, ModelCheckpoint)
+                    and getattr(callback, "_every_n_train_steps", 0)
+                )
+                for callback in trainer.callbacks
+            )
+        )
+
+    @automatic_optimization.setter
+    def automatic_optimization(self, value):
+        # LightningModule's constructor sets it; the getter above decides.
+        self._automatic_optimization = value
+
+    def validation_step(self, batch, batch_idx, dataloader_idx=0):
+        """Compute and log the validation losses of one batch.
+
+        The three terms are logged per epoch as ``val/loss``,
+        ``val/rec_loss`` and ``val/kl_loss``.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        losses : dict
+            ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
+        """
+        return self._losses(batch, batch_idx, "val")
+
+    def transform_step(self, batch, batch_idx, dataloader_idx=0):
+        """Latent vectors of one batch.
+
+        Parameters
+        ----------
+        batch : torch.Tensor or tuple
+            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
+        batch_idx : int
+            Ignored.
+        dataloader_idx : int, default=0
+            Ignored.
+
+        Returns
+        -------
+        z : torch.Tensor, shape (batch_size, latent_dim)
+            Samples of ``q(z|x)``, or its means if ``stochastic_transform``
+            is False.
+        """
+        x = self._batch_input(batch)
+        if not self.stochastic_transform:
+            return self.fc_mu(self.encoder(x))
+        mu, logvar = self._posterior_parameters(x)
+        return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+
+    def configure_optimizers(self):
+        """A list holding one AdamW over all parameters, with ``lr`` and ``weight_decay``.
+
+        The fused implementation updates all parameters in one kernel where
+        their device has it (CPU and CUDA among others): the same update
+        rule as the default loop over parameters, which launches about a
+        dozen operations per parameter tensor, a cost that dominates the
+        step of a small model.
+        """
+        parameters = list(self.parameters())
+        return [
+            torch.optim.AdamW(
+                parameters,
+                lr=self.lr,
+                weight_decay=self.weight_decay,
+                fused=_fused_optimizer_supported(parameters),
+            )
+        ]
+
+    # ------------------------------------------------------------------
+    # scikit-learn methods beyond transform
+    # ------------------------------------------------------------------
+    def inverse_transform(self, X):
+        """Decode latent vectors to the data space.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor, shape (n_samples, latent_dim)
+            Latent vectors.
+
+        Returns
+        -------
+        X_original : numpy.ndarray or torch.Tensor, shape (n_samples, ...)
+            Decoder means, shaped like the training samples: a NumPy array for
+            array-like input, a CPU tensor for a tensor.
+        """
+        check_is_fitted(self)
+        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
+        Z = check_array(values, dtype="float32", input_name="X")
+        if Z.shape[1] != self._n_features_out:
+            raise ValueError(
+                f"X has {Z.shape[1]} columns, but {type(self).__name__} codes have "
+                f"{self._n_features_out} (latent_dim={self.latent_dim}); pass codes "
+                "from transform."
+            )
+
+        def decode(batch, batch_idx):
+            return decoder_mean(self.decoder(batch))
+
+        decoded = self._predict(torch.from_numpy(Z), decode)
+        return decoded.numpy() if returns_numpy(X) else decoded
+
+
+    # ------------------------------------------------------------------
+    # Hooks of the latent space (a diagonal Normal posterior, N(0, I) prior)
+    # ------------------------------------------------------------------
+    def _kl_per_sample(self, q):
+        """KL divergence of each sample's posterior from the prior."""
+        return kl_normal(q)
+
+    def _sample_prior(self, n_samples):
+        """Codes drawn from the prior, as the decoder takes them."""
+        return torch.randn(n_samples, self.latent_dim, device=self.device)
+
+    def _prior_mean_code(self):
+        """The code at the mean of the prior, as ``transform`` gives codes."""
+        return np.zeros(self.latent_dim, dtype=np.float32)
+
+    def _importance_codes(self, q, n_draws):
+        """Draws from the posterior and their log prior-to-posterior ratios.
+
+        Returns
+        -------
+        codes : torch.Tensor, shape (n_draws, batch_size, code_dim)
+            Codes for the decoder.
+        log_ratio : torch.Tensor, shape (n_draws, batch_size)
+            ``log p(z) - log q(z|x)`` of each draw.
+        """
+        z = q.sample((n_draws,))
+        prior = Normal(torch.zeros_like(q.loc), torch.ones_like(q.scale))
+        return z, prior.log_prob(z).sum(-1) - q.log_prob(z).sum(-1)
+
+    # ------------------------------------------------------------------
+    # Scores
+    # ------------------------------------------------------------------
+    def _elbo_terms(self, x):
+        """Negative log-likelihood and KL divergence of each sample of a batch.
+
+        One posterior draw per sample; the likelihood is exact, constants
+        included, so that scores of models with different likelihoods
+        compare (the decoder's scale is used where the loss uses it).
+        """
+        q = self.encode(x)
+        return self._negative_log_likelihood(self.decoder(q.rsample()), x), self._kl_per_sample(q)
+
+    def _negative_log_likelihood(self, p, x):
+        """Per-sample ``-log p(x|z)`` of the likelihood trained, constants included."""
+        return negative_log_likelihood(
+            p, x, self.default_dist, use_scale=self.criterion.exact_likelihood
+        )
+
+    def score_samples(self, X, return_terms=False):
+        """Evidence lower bound (ELBO) of each sample; higher is better.
+
+        For each sample, one posterior draw ``z ~ q(z|x)`` (seeded with
+        ``random_state``) estimates ``log p(x|z) - KL(q(z|x) || p(z))``,
+        with a KL weight of 1 whatever the training weights. The
+        log-likelihood includes its constants (a Normal of variance 1/2
+        for the squared error, a Laplace of scale 1 for the absolute
+        error, a Bernoulli for the cross-entropy), so that models with
+        different likelihoods compare. Per-sample values are what
+        deviation scores and model comparison are built from.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        return_terms : bool, default=False
+            Also return the two terms of each sample.
+
+        Returns
+        -------
+        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
+            In nats; a NumPy array for array-like input, a CPU tensor
+            otherwise.
+        terms : dict
+            Only with ``return_terms=True``: ``"rec_loss"``, the negative
+            log-likelihood of each sample, and ``"kl_loss"``, its KL
+            divergence (``elbo = -(rec_loss + kl_loss)``).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from torch import nn
+        >>> from nidl.estimators.autoencoders import VAE
+        >>> X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
+        >>> vae = VAE(nn.Linear(4, 8), nn.Linear(2, 4), encoder_out_dim=8,
+        ...           latent_dim=2, random_state=0, max_epochs=1,
+        ...           enable_progress_bar=False).fit(X)
+        >>> elbo, terms = vae.score_samples(X, return_terms=True)
+        >>> elbo.shape, bool(np.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"])))
+        ((32,), True)
+        """
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False)
+
+        def terms_of(batch, batch_idx):
+            nll, kl = self._elbo_terms(self._batch_input(batch))
+            return {"rec_loss": nll, "kl_loss": kl}
+
+        terms = self._predict(data, terms_of)
+        elbo = -(terms["rec_loss"] + terms["kl_loss"])
+        if returns_numpy(X):
+            elbo, terms = elbo.numpy(), {name: v.numpy() for name, v in terms.items()}
+        return (elbo, terms) if return_terms else elbo
+
+    def score(self, X, y=None):
+        """Mean evidence lower bound (ELBO) per sample; higher is better.
+
+        The mean of :meth:`score_samples`.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+            Mean ELBO per sample, in nats.
+        """
+        elbo = self.score_samples(X)
+        return float(np.mean(np.asarray(elbo, dtype=np.float64)))

@@ -1,0 +1,74 @@
+"""Documentation shared by the estimators of the VAE family, written once."""
+
+from ..._docstrings import docstring_filler
+
+#: Descriptions of the parameters and attributes the estimators of the family
+#: share, filled into their docstrings by ``fill_shared_docs``.
+SHARED_DOCS = {
+    "encoder": """encoder : torch.nn.Module
+    Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.""",
+    "decoder": """decoder : torch.nn.Module
+    Maps a batch of codes (``latent_dim`` values per sample, followed by
+    the categorical ones for a Joint VAE) to a tensor or a distribution
+    shaped like the input.""",
+    "encoder_out_dim": """encoder_out_dim : int
+    Number of features the encoder returns per sample.""",
+    "latent_dim": """latent_dim : int
+    Number of (continuous) latent dimensions.""",
+    "default_dist": """default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+    Decoder likelihood when the decoder returns a tensor: squared error
+    for ``"normal"``, absolute error for ``"laplace"``, binary
+    cross-entropy for ``"bernoulli"`` (data in [0, 1]).""",
+    "stochastic_transform": """stochastic_transform : bool, default=True
+    If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+    posterior means.""",
+    "lr": """lr : float, default=1e-4
+    Learning rate of the AdamW optimiser.""",
+    "weight_decay": """weight_decay : float, default=1e-2
+    Weight decay of the AdamW optimiser.""",
+    "random_state": """random_state : int, default=None
+    Seed of everything a fit draws (head initialisation, shuffling,
+    dropout, posterior samples) and of the samples ``transform`` and
+    ``score`` draw. The same seed, data and initial modules give
+    identical results on the CPU. None uses torch's global generator.""",
+    "batch_size": """batch_size : int, default=128
+    Batch size for Dataset, array and tensor input (a DataLoader keeps
+    its own).""",
+    "kwargs": """**kwargs
+    Options of ``pytorch_lightning.Trainer`` (``max_epochs``,
+    ``accelerator``, ``devices``, ``strategy``, ``precision``,
+    ``callbacks``, ``enable_progress_bar``, ...), and nidl's own options:
+    ``compile`` (default False) compiles the training forward pass and
+    the loss with ``torch.compile`` (a one-off compilation cost, then
+    steps that may be faster; ``benchmarks/bench_vae_speed.py`` measures
+    it); ``channels_last`` (default "auto") trains on volumes (inputs of
+    shape (n, channels, depth, height, width)) with batches and weights
+    in the ``channels_last_3d`` memory format on CPU and CUDA devices, and
+    infers in the default format; True uses it for inference too, False
+    never; ``input_key`` (default None) is the key at which dictionary
+    batches hold the input: ``"image"`` for MONAI's ``{"image": ...,
+    "label": ...}``, ``"t1"`` for TorchIO's ``{"t1": {"data": ...}}`` (a
+    tuple is a path of keys).""",
+    "attributes": """encoder : torch.nn.Module
+    The encoder backbone.
+decoder : torch.nn.Module
+    The decoder.
+fc_mu : torch.nn.Linear
+    Head mapping encoder features to the posterior mean, built at
+    construction.
+fc_logvar : torch.nn.Linear
+    Head mapping encoder features to the posterior log-variance.
+n_features_in_ : int
+    Size of the second axis of the training data.
+sample_shape_ : tuple of int
+    Shape of one training sample.
+n_epochs_ : int
+    Number of epochs trained.
+n_steps_ : int
+    Number of optimiser steps taken.""",
+}
+
+#: Class decorator filling the ``%(name)s`` lines of a docstring from
+#: ``SHARED_DOCS``, so that each estimator lists all its parameters in its own
+#: docstring while the shared ones are written once.
+fill_shared_docs = docstring_filler(SHARED_DOCS)
