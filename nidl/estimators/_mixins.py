@@ -11,6 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, returns_numpy
 from ..utils.validation import check_targets
+from ._docs import fill_step_docs
 
 
 class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
@@ -77,17 +78,13 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
         """Transform one batch; subclasses implement it."""
         raise NotImplementedError
 
+    @fill_step_docs
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """``transform_step``: ``Trainer.predict`` gives the transformed batches.
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Index of the batch.
-        dataloader_idx : int, default=0
-            Index of the loader.
+        %(step_parameters)s
 
         Returns
         -------

@@ -1,5 +1,6 @@
 """The base of the VAE family: what every variational autoencoder of nidl shares."""
 
+import inspect
 import numbers
 
 import numpy as np
@@ -15,6 +16,7 @@ from ...losses._likelihood import (
     negative_log_likelihood,
 )
 from ...utils import check_input, returns_numpy
+from .._docs import fill_step_docs
 from ..base import BaseEstimator, TransformerMixin
 from ._vae_training import VAETrainingMixin
 
@@ -42,6 +44,37 @@ def decoder_mean(p):
     return p if isinstance(p, torch.Tensor) else p.mean
 
 
+def parent_arguments(parent_init, local_variables):
+    """The arguments of a parent constructor, taken from a constructor's locals.
+
+    The estimators of the family list all their parameters in their own
+    signature, as scikit-learn needs; each passes the shared ones on with
+    ``super().__init__(**parent_arguments(Parent.__init__, locals()))`` and
+    stores only what it adds.
+
+    Parameters
+    ----------
+    parent_init : callable
+        The parent's ``__init__``.
+    local_variables : dict
+        ``locals()`` of the calling constructor, holding the parameters of
+        the parent it has under their names (and the Trainer options in
+        ``kwargs``); a parameter it lacks takes the parent's default.
+
+    Returns
+    -------
+    arguments : dict
+        Keyword arguments for ``parent_init``.
+    """
+    names = [
+        name
+        for name, parameter in inspect.signature(parent_init).parameters.items()
+        if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
+    ]
+    shared = {name: local_variables[name] for name in names if name in local_variables}
+    return {**shared, **local_variables["kwargs"]}
+
+
 class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
     """Base of the VAE family: shared parameters, encoding, decoding, sampling.
 
@@ -64,18 +97,9 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
     _layers_from_parameters = True
 
     def __init__(
-        self,
-        encoder,
-        decoder,
-        encoder_out_dim,
-        latent_dim,
-        default_dist="normal",
-        stochastic_transform=True,
-        lr=1e-4,
-        weight_decay=1e-2,
-        random_state=None,
-        batch_size=128,
-        **kwargs,
+        self, encoder, decoder, encoder_out_dim, latent_dim, default_dist="normal",
+        stochastic_transform=True, lr=1e-4, weight_decay=1e-2, random_state=None,
+        batch_size=128, **kwargs,
     ):
         super().__init__(**kwargs)
         self.encoder = encoder
@@ -189,17 +213,11 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
 
     def forward(self, x):
-        """Encode the input and sample the posterior ``q(z|x)``.
+        """Codes of a batch ``x`` sampled from ``q(z|x)``, differentiably.
 
-        Parameters
-        ----------
-        x : torch.Tensor
-            Input batch.
-
-        Returns
-        -------
-        z : torch.Tensor, shape (batch_size, latent_dim)
-            Latent vectors sampled with the reparameterisation trick.
+        ``encode(x).rsample()``: a tensor of shape (batch_size, latent_dim),
+        followed by the relaxed one-hot samples of a Joint VAE's
+        categoricals.
         """
         return self.encode(x).rsample()
 
@@ -225,17 +243,13 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         features = self.encoder(x)
         return self.fc_mu(features), self.fc_logvar(features)
 
+    @fill_step_docs
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Latent vectors of one batch.
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
+        %(step_parameters)s
 
         Returns
         -------

@@ -10,6 +10,7 @@ from pytorch_lightning.callbacks import (
 from torch.distributions import Normal
 
 from ...losses.schedules import value_at
+from .._docs import fill_step_docs
 
 #: Lightning callbacks that act through its automatic optimisation loop:
 #: the learning-rate schedulers they add, or the accumulation they set.
@@ -134,6 +135,7 @@ class VAETrainingMixin:
             self.log_epoch_means({**losses, **in_force}, x.shape[0], batch_idx)
         return losses
 
+    @fill_step_docs
     def training_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the training losses of one batch.
 
@@ -142,12 +144,7 @@ class VAETrainingMixin:
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
+        %(step_parameters)s
 
         Returns
         -------
@@ -197,6 +194,7 @@ class VAETrainingMixin:
         # LightningModule's constructor sets it; the getter above decides.
         self._automatic_optimization = value
 
+    @fill_step_docs
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.
 
@@ -205,12 +203,7 @@ class VAETrainingMixin:
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
+        %(step_parameters)s
 
         Returns
         -------

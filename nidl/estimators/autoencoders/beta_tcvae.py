@@ -3,6 +3,7 @@
 
 from ...losses import BetaTCVAELoss
 from ...utils._data import is_loader, n_samples
+from ._base import parent_arguments
 from ._docs import fill_shared_docs
 from .vae import VAE
 
@@ -110,37 +111,11 @@ class BetaTCVAE(VAE):
     """
 
     def __init__(
-        self,
-        encoder,
-        decoder,
-        encoder_out_dim,
-        latent_dim,
-        alpha=1.0,
-        beta=6.0,
-        gamma=1.0,
-        dataset_size=None,
-        default_dist="normal",
-        stochastic_transform=True,
-        lr=1e-4,
-        weight_decay=1e-2,
-        random_state=None,
-        batch_size=128,
-        **kwargs,
+        self, encoder, decoder, encoder_out_dim, latent_dim, alpha=1.0, beta=6.0,
+        gamma=1.0, dataset_size=None, default_dist="normal", stochastic_transform=True,
+        lr=1e-4, weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
-        super().__init__(
-            encoder,
-            decoder,
-            encoder_out_dim,
-            latent_dim,
-            beta=beta,
-            default_dist=default_dist,
-            stochastic_transform=stochastic_transform,
-            lr=lr,
-            weight_decay=weight_decay,
-            random_state=random_state,
-            batch_size=batch_size,
-            **kwargs,
-        )
+        super().__init__(**parent_arguments(VAE.__init__, locals()))
         self.alpha = alpha
         self.gamma = gamma
         self.dataset_size = dataset_size

@@ -13,8 +13,9 @@ from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategori
 from ...losses import JointPosterior, JointVAELoss
 from ...losses._likelihood import kl_normal
 from ...losses.joint_vae import kl_categorical
+from .._docs import fill_step_docs
 from ..base import ClusterMixin
-from ._base import VAEBase
+from ._base import VAEBase, parent_arguments
 from ._docs import fill_shared_docs
 
 
@@ -139,44 +140,18 @@ class JointVAE(ClusterMixin, VAEBase):
     _layer_parameters = VAEBase._layer_parameters + ("categorical_dims",)
 
     def __init__(
-        self,
-        encoder,
-        decoder,
-        encoder_out_dim,
-        latent_dim,
-        categorical_dims=(10,),
-        temperature=0.67,
-        min_temperature=0.5,
-        temperature_steps=25000,
-        continuous_gamma=30.0,
-        continuous_capacity_min=0.0,
-        continuous_capacity_max=25.0,
-        continuous_capacity_steps=25000,
-        discrete_gamma=30.0,
-        discrete_capacity_min=0.0,
-        discrete_capacity_max=25.0,
-        discrete_capacity_steps=25000,
-        default_dist="normal",
-        lr=1e-4,
-        weight_decay=1e-2,
-        random_state=None,
-        batch_size=128,
-        **kwargs,
+        self, encoder, decoder, encoder_out_dim, latent_dim, categorical_dims=(10,),
+        temperature=0.67, min_temperature=0.5, temperature_steps=25000,
+        continuous_gamma=30.0, continuous_capacity_min=0.0,
+        continuous_capacity_max=25.0, continuous_capacity_steps=25000,
+        discrete_gamma=30.0, discrete_capacity_min=0.0, discrete_capacity_max=25.0,
+        discrete_capacity_steps=25000, default_dist="normal", lr=1e-4,
+        weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
         # Codes are continuous means and class probabilities: the transform
         # of a Joint VAE draws nothing.
         super().__init__(
-            encoder,
-            decoder,
-            encoder_out_dim,
-            latent_dim,
-            default_dist=default_dist,
-            stochastic_transform=False,
-            lr=lr,
-            weight_decay=weight_decay,
-            random_state=random_state,
-            batch_size=batch_size,
-            **kwargs,
+            **parent_arguments(VAEBase.__init__, locals()), stochastic_transform=False
         )
         self.categorical_dims = categorical_dims
         self.temperature = temperature
@@ -359,17 +334,13 @@ class JointVAE(ClusterMixin, VAEBase):
             parts.append(draws)
         return torch.cat(parts, dim=-1), log_ratio
 
+    @fill_step_docs
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
+        %(step_parameters)s
 
         Returns
         -------
@@ -377,17 +348,13 @@ class JointVAE(ClusterMixin, VAEBase):
         """
         return self.encode(self._batch_input(batch)).mean
 
+    @fill_step_docs
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """Most likely category of each categorical latent for one batch.
 
         Parameters
         ----------
-        batch : torch.Tensor or tuple
-            Input batch, or ``(x, y, ...)`` of which ``x`` is used.
-        batch_idx : int
-            Ignored.
-        dataloader_idx : int, default=0
-            Ignored.
+        %(step_parameters)s
 
         Returns
         -------

@@ -1,7 +1,7 @@
 """Variational autoencoder estimator."""
 
 from ...losses import BetaVAELoss
-from ._base import VAEBase
+from ._base import VAEBase, parent_arguments
 from ._docs import fill_shared_docs
 
 
@@ -80,33 +80,11 @@ class VAE(VAEBase):
     """
 
     def __init__(
-        self,
-        encoder,
-        decoder,
-        encoder_out_dim,
-        latent_dim,
-        beta=1.0,
-        default_dist="normal",
-        stochastic_transform=True,
-        lr=1e-4,
-        weight_decay=1e-2,
-        random_state=None,
-        batch_size=128,
-        **kwargs,
+        self, encoder, decoder, encoder_out_dim, latent_dim, beta=1.0,
+        default_dist="normal", stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
+        random_state=None, batch_size=128, **kwargs,
     ):
-        super().__init__(
-            encoder,
-            decoder,
-            encoder_out_dim,
-            latent_dim,
-            default_dist=default_dist,
-            stochastic_transform=stochastic_transform,
-            lr=lr,
-            weight_decay=weight_decay,
-            random_state=random_state,
-            batch_size=batch_size,
-            **kwargs,
-        )
+        super().__init__(**parent_arguments(VAEBase.__init__, locals()))
         self.beta = beta
 
     def _make_criterion(self):
