@@ -7,6 +7,7 @@ import torch
 from sklearn.utils import check_scalar
 from torch.distributions import Normal
 
+from ._docs import fill_loss_docs
 from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
 from .schedules import check_number_or_schedule, value_at
@@ -69,6 +70,7 @@ def log_importance_weights(batch_size, dataset_size, device=None):
     return weights.log()
 
 
+@fill_loss_docs
 class BetaTCVAELoss(BetaVAELoss):
     r"""Beta-TCVAE loss: the KL term split into MI, TC and dimension-wise KL.
 
@@ -104,11 +106,7 @@ class BetaTCVAELoss(BetaVAELoss):
         Number of samples in the training set. Required to call the loss;
         the :class:`~nidl.estimators.autoencoders.BetaTCVAE` estimator fills
         it in from the data it is fitted on.
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor (see
-        :class:`BetaVAELoss`).
-    exact_likelihood : bool, default=False
-        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+    %(likelihood)s
 
     Raises
     ------
@@ -216,15 +214,13 @@ class BetaTCVAELoss(BetaVAELoss):
         dw_kl = (log_prod_qzj - log_pz).mean()
         return mi, tc, dw_kl
 
+    @fill_loss_docs
     def __call__(self, x, p, q, step=None, z=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (batch_size, ...)
-            The input data.
-        p : torch.distributions.Distribution or torch.Tensor
-            The decoder's likelihood ``p(x|z)`` (see :class:`BetaVAELoss`).
+        %(data)s
         q : torch.distributions.Normal
             The encoder's posterior ``q(z|x)`` with diagonal covariance.
         step : int, default=None

@@ -1,5 +1,6 @@
 """The beta-VAE loss: a likelihood term plus a weighted KL divergence."""
 
+from ._docs import fill_loss_docs
 from ._likelihood import (
     check_distribution_name,
     kl_normal,
@@ -93,17 +94,13 @@ class BetaVAELoss:
         self.default_dist = default_dist
         self.exact_likelihood = exact_likelihood
 
+    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (batch_size, ...)
-            The input data.
-        p : torch.distributions.Distribution or torch.Tensor
-            The decoder's likelihood ``p(x|z)``: a ``Normal``, ``Laplace`` or
-            ``Bernoulli`` distribution, or a tensor holding the mean (the
-            probability of success for ``"bernoulli"``) of ``default_dist``.
+        %(data)s
         q : torch.distributions.Normal
             The encoder's posterior ``q(z|x)`` with diagonal covariance.
         step : int, default=None
@@ -187,24 +184,12 @@ class BetaVAELoss:
         return reconstruction_error(p, data, self.default_dist).mean()
 
     def kl_normal_loss(self, q):
-        """KL divergence from ``q`` to the unit Normal prior.
+        """KL divergence from ``q`` to the unit Normal prior, the batch mean.
 
-        Parameters
-        ----------
-        q : torch.distributions.Normal
-            Posterior with diagonal covariance, of shape
-            (batch_size, latent_dim).
-
-        Returns
-        -------
-        kl : torch.Tensor
-            Scalar: the KL divergence summed over latent dimensions and
-            averaged over the batch.
-
-        Raises
-        ------
-        TypeError
-            If ``q`` is not a ``torch.distributions.Normal``.
+        ``q`` is a ``torch.distributions.Normal`` with diagonal covariance,
+        of shape (batch_size, latent_dim); the divergence is summed over the
+        latent dimensions and averaged over the batch (a TypeError for any
+        other distribution).
 
         Examples
         --------

@@ -4,6 +4,7 @@ import numbers
 
 from sklearn.utils import check_scalar
 
+from ._docs import fill_loss_docs
 from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
 from .schedules import linear_ramp
@@ -53,6 +54,7 @@ def _require_step(step, loss):
         )
 
 
+@fill_loss_docs
 class CapacityBetaVAELoss(BetaVAELoss):
     r"""Beta-VAE loss with a controlled capacity (Burgess et al., 2018).
 
@@ -81,11 +83,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
         Capacity from ``capacity_steps`` on, in nats.
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor (see
-        :class:`BetaVAELoss`).
-    exact_likelihood : bool, default=False
-        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+    %(likelihood)s
 
     Raises
     ------
@@ -154,19 +152,16 @@ class CapacityBetaVAELoss(BetaVAELoss):
         """
         return linear_ramp(step, self.capacity_min, self.capacity_max, self.capacity_steps)
 
+    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (batch_size, ...)
-            The input data.
-        p : torch.distributions.Distribution or torch.Tensor
-            The decoder's likelihood ``p(x|z)`` (see :class:`BetaVAELoss`).
+        %(data)s
         q : torch.distributions.Normal
             The encoder's posterior ``q(z|x)`` with diagonal covariance.
-        step : int
-            Training step (number of optimiser steps taken); required.
+        %(step)s
 
         Returns
         -------

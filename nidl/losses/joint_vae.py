@@ -12,6 +12,7 @@ from torch.distributions import (
     kl_divergence,
 )
 
+from ._docs import fill_loss_docs
 from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import _require_step, check_capacity
@@ -124,6 +125,7 @@ def kl_categorical(q):
     return total
 
 
+@fill_loss_docs
 class JointVAELoss(BetaVAELoss):
     r"""Joint VAE loss: reconstruction plus capacity-controlled KL terms (Dupont, 2018).
 
@@ -164,11 +166,7 @@ class JointVAELoss(BetaVAELoss):
         before the cap at the sum of ``log(K)``.
     discrete_capacity_steps : int, default=25000
         Number of steps over which the discrete capacity rises.
-    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
-        Decoder likelihood when the decoder returns a tensor (see
-        :class:`BetaVAELoss`).
-    exact_likelihood : bool, default=False
-        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+    %(likelihood)s
 
     Raises
     ------
@@ -284,16 +282,8 @@ class JointVAELoss(BetaVAELoss):
     def kl_categorical_loss(self, q):
         """KL divergence from the categorical posteriors to uniform priors.
 
-        Parameters
-        ----------
-        q : JointPosterior
-            The posterior; its categoricals' class probabilities are used.
-
-        Returns
-        -------
-        kl : torch.Tensor
-            Scalar: the KL divergence summed over categorical latents and
-            averaged over the batch.
+        The batch mean of :func:`kl_categorical`, for a :class:`JointPosterior`
+        ``q``: summed over the categorical latents, averaged over the batch.
 
         Examples
         --------
@@ -310,19 +300,16 @@ class JointVAELoss(BetaVAELoss):
         """
         return kl_categorical(q).mean()
 
+    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        x : torch.Tensor, shape (batch_size, ...)
-            The input data.
-        p : torch.distributions.Distribution or torch.Tensor
-            The decoder's likelihood ``p(x|z, c)`` (see :class:`BetaVAELoss`).
+        %(data)s
         q : JointPosterior
             The encoder's posterior.
-        step : int
-            Training step (number of optimiser steps taken); required.
+        %(step)s
 
         Returns
         -------

@@ -71,4 +71,12 @@ n_steps_ : int
 #: Class decorator filling the ``%(name)s`` lines of a docstring from
 #: ``SHARED_DOCS``, so that each estimator lists all its parameters in its own
 #: docstring while the shared ones are written once.
+# The runs of parameters that every signature of the family has in this order.
+SHARED_DOCS["modules"] = "\n".join(
+    SHARED_DOCS[name] for name in ("encoder", "decoder", "encoder_out_dim", "latent_dim")
+)
+SHARED_DOCS["training"] = "\n".join(
+    SHARED_DOCS[name] for name in ("lr", "weight_decay", "random_state", "batch_size", "kwargs")
+)
+
 fill_shared_docs = docstring_filler(SHARED_DOCS)

@@ -52,10 +52,7 @@ class BetaTCVAE(VAE):
 
     Parameters
     ----------
-    %(encoder)s
-    %(decoder)s
-    %(encoder_out_dim)s
-    %(latent_dim)s
+    %(modules)s
     alpha : float, default=1.0
         Weight of the index-code mutual information.
     beta : float or callable, default=6.0
@@ -69,11 +66,7 @@ class BetaTCVAE(VAE):
         cannot tell its length (an iterable dataset).
     %(default_dist)s
     %(stochastic_transform)s
-    %(lr)s
-    %(weight_decay)s
-    %(random_state)s
-    %(batch_size)s
-    %(kwargs)s
+    %(training)s
 
     Attributes
     ----------

@@ -25,10 +25,7 @@ class CapacityBetaVAE(VAEBase):
 
     Parameters
     ----------
-    %(encoder)s
-    %(decoder)s
-    %(encoder_out_dim)s
-    %(latent_dim)s
+    %(modules)s
     gamma : float, default=1000.0
         Weight of the distance between the KL divergence and the capacity.
     capacity_min : float, default=0.0
@@ -39,11 +36,7 @@ class CapacityBetaVAE(VAEBase):
         Number of optimiser steps over which the capacity rises.
     %(default_dist)s
     %(stochastic_transform)s
-    %(lr)s
-    %(weight_decay)s
-    %(random_state)s
-    %(batch_size)s
-    %(kwargs)s
+    %(training)s
 
     Attributes
     ----------

@@ -60,10 +60,7 @@ class JointVAE(ClusterMixin, VAEBase):
 
     Parameters
     ----------
-    %(encoder)s
-    %(decoder)s
-    %(encoder_out_dim)s
-    %(latent_dim)s
+    %(modules)s
     categorical_dims : sequence of int, default=(10,)
         Number of categories of each categorical latent (each >= 2).
     temperature : float, default=0.67
@@ -92,11 +89,7 @@ class JointVAE(ClusterMixin, VAEBase):
     discrete_capacity_steps : int, default=25000
         Number of optimiser steps over which the discrete capacity rises.
     %(default_dist)s
-    %(lr)s
-    %(weight_decay)s
-    %(random_state)s
-    %(batch_size)s
-    %(kwargs)s
+    %(training)s
 
     Attributes
     ----------

@@ -33,21 +33,14 @@ class VAE(VAEBase):
 
     Parameters
     ----------
-    %(encoder)s
-    %(decoder)s
-    %(encoder_out_dim)s
-    %(latent_dim)s
+    %(modules)s
     beta : float or callable, default=1.0
         Weight of the KL divergence (beta-VAE), or a schedule ``step ->
         weight`` such as :class:`nidl.losses.LinearWarmup`, evaluated at the
         optimiser step.
     %(default_dist)s
     %(stochastic_transform)s
-    %(lr)s
-    %(weight_decay)s
-    %(random_state)s
-    %(batch_size)s
-    %(kwargs)s
+    %(training)s
 
     Attributes
     ----------
