@@ -15,7 +15,26 @@ def _check_step(step):
     check_scalar(step, "step", numbers.Real, min_val=0)
 
 
-class LinearWarmup:
+class _Schedule:
+    """A callable of the optimiser step; subclasses give ``_value``."""
+
+    def __call__(self, step):
+        """Value at ``step``.
+
+        Parameters
+        ----------
+        step : int
+            Optimiser step, >= 0.
+
+        Returns
+        -------
+        value : float
+        """
+        _check_step(step)
+        return self._value(step)
+
+
+class LinearWarmup(_Schedule):
     """Linear warm-up: 0 at step 0, ``max_value`` from ``warmup_steps`` on.
 
     The KL warm-up of Bowman et al. (2016) and Sønderby et al. (2016): the
@@ -62,19 +81,7 @@ class LinearWarmup:
         self.max_value = max_value
         self.warmup_steps = warmup_steps
 
-    def __call__(self, step):
-        """Value at ``step``.
-
-        Parameters
-        ----------
-        step : int
-            Optimiser step, >= 0.
-
-        Returns
-        -------
-        value : float
-        """
-        _check_step(step)
+    def _value(self, step):
         if step >= self.warmup_steps:
             return float(self.max_value)
         return float(self.max_value * step / self.warmup_steps)
@@ -91,7 +98,7 @@ class LinearWarmup:
     __hash__ = None
 
 
-class CyclicalSchedule:
+class CyclicalSchedule(_Schedule):
     """Cyclical annealing (Fu et al., 2019): a warm-up repeated ``n_cycles`` times.
 
     The first ``total_steps`` optimiser steps are split into ``n_cycles``
@@ -149,19 +156,7 @@ class CyclicalSchedule:
         self.n_cycles = n_cycles
         self.ratio = ratio
 
-    def __call__(self, step):
-        """Value at ``step``.
-
-        Parameters
-        ----------
-        step : int
-            Optimiser step, >= 0.
-
-        Returns
-        -------
-        value : float
-        """
-        _check_step(step)
+    def _value(self, step):
         if step >= self.total_steps:
             return float(self.max_value)
         cycle_length = self.total_steps / self.n_cycles

@@ -198,8 +198,9 @@ class VAETrainingMixin:
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.
 
-        The three terms are logged per epoch as ``val/loss``,
-        ``val/rec_loss`` and ``val/kl_loss``.
+        The loss terms of :meth:`training_step`, logged per epoch as
+        ``val/<name>`` (``val/loss``, ``val/rec_loss``, ``val/kl_loss``,
+        ...), at the weights in force at the last training step.
 
         Parameters
         ----------
@@ -207,8 +208,8 @@ class VAETrainingMixin:
 
         Returns
         -------
-        losses : dict
-            ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
+        losses : dict of str to torch.Tensor
+            The loss terms, as :meth:`training_step` returns them.
         """
         return self._losses(batch, batch_idx, "val")
 
