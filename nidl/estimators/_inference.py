@@ -13,8 +13,8 @@ from ._training import seeded
 #: Number of input values (sample size times batch size) an inference batch
 #: holds at least, 256 KiB of float32: fewer, larger batches than training
 #: ones cost less per sample, while batches that outgrow the processor's
-#: caches cost more (measured on the MLP of ``benchmarks/``: 1.3 times the
-#: plain loop's throughput at 2**16 values, 0.7 at 2**22).
+#: caches cost more (``benchmarks/bench_vae_speed.py`` measures the
+#: transform's throughput).
 INFERENCE_BATCH_VALUES = 2**16
 
 

@@ -55,8 +55,9 @@ class VAETrainingMixin:
 
         With ``compile=True``, training runs this whole function as one
         compiled graph, so that the elementwise work of the sampling, the
-        likelihood and the KL term is fused (measured faster than compiling
-        the networks apart, which was slower than eager).
+        likelihood and the KL term is fused, rather than the networks
+        compiled apart (``benchmarks/bench_step_overhead.py`` compares the
+        variants).
         """
         q, p = self._forward_for_loss(x, stage)
         if isinstance(p, torch.Tensor) and p.dtype != x.dtype:
