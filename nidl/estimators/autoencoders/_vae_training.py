@@ -166,8 +166,9 @@ class VAETrainingMixin:
 
         The VAE steps its optimiser itself, in the order Lightning would
         (loss, ``zero_grad``, backward, step): Lightning's automatic loop
-        wraps every step in a closure and several more hooks, which cost a
-        tenth of a small model's step. Lightning's loop runs instead where
+        wraps every step in a closure and several more hooks, a cost that
+        shows on a small model's step (``benchmarks/bench_step_overhead.py``
+        measures it). Lightning's loop runs instead where
         it does more: when the Trainer clips or accumulates gradients, with
         callbacks that schedule the learning rate or the accumulation
         (weight averaging, learning-rate finder) or that save a checkpoint
