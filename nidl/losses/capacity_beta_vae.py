@@ -7,7 +7,7 @@ from sklearn.utils import check_scalar
 from ._docs import fill_loss_docs
 from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
-from .schedules import linear_ramp
+from .schedules import linear_ramp, require_step
 
 
 def check_capacity(capacity_min, capacity_max, capacity_steps, prefix=""):
@@ -44,14 +44,6 @@ def check_capacity(capacity_min, capacity_max, capacity_steps, prefix=""):
         capacity_max, f"{prefix}capacity_max", numbers.Real, min_val=capacity_min
     )
     check_scalar(capacity_steps, f"{prefix}capacity_steps", numbers.Integral, min_val=0)
-
-
-def _require_step(step, loss):
-    if step is None:
-        raise ValueError(
-            f"{type(loss).__name__} needs the training step, as its capacity "
-            "rises with training: call it as loss(x, p, q, step=step)."
-        )
 
 
 @fill_loss_docs
@@ -174,7 +166,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
         ValueError
             If ``step`` is None.
         """
-        _require_step(step, self)
+        require_step(step, self)
         rec_loss = self.reconstruction_loss(p, x)
         kl_loss = self.kl_normal_loss(q)
         capacity = kl_loss.new_tensor(self.capacity(step))

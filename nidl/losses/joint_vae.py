@@ -15,8 +15,8 @@ from torch.distributions import (
 from ._docs import fill_loss_docs
 from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
-from .capacity_beta_vae import _require_step, check_capacity
-from .schedules import linear_ramp
+from .capacity_beta_vae import check_capacity
+from .schedules import linear_ramp, require_step
 
 
 class JointPosterior:
@@ -326,7 +326,7 @@ class JointVAELoss(BetaVAELoss):
         TypeError
             If ``q`` is not a :class:`JointPosterior`.
         """
-        _require_step(step, self)
+        require_step(step, self)
         if not isinstance(q, JointPosterior):
             raise TypeError(
                 f"the posterior q must be a JointPosterior, got {type(q).__name__}."

@@ -280,3 +280,22 @@ def linear_ramp(step, start, stop, n_steps):
     if step >= n_steps:
         return float(stop)
     return float(start + (stop - start) * step / n_steps)
+
+
+def require_step(step, loss):
+    """Raise a ValueError if a loss whose terms change with training got no step.
+
+    Examples
+    --------
+    >>> from nidl.losses import CapacityBetaVAELoss
+    >>> from nidl.losses.schedules import require_step
+    >>> require_step(None, CapacityBetaVAELoss())
+    Traceback (most recent call last):
+    ...
+    ValueError: CapacityBetaVAELoss needs the training step, as its capacity rises with training: call it as loss(x, p, q, step=step).
+    """
+    if step is None:
+        raise ValueError(
+            f"{type(loss).__name__} needs the training step, as its capacity "
+            "rises with training: call it as loss(x, p, q, step=step)."
+        )
