@@ -5,6 +5,9 @@ contain. A fitted estimator that is given bad input for a refit keeps its
 fitted state and transforms exactly as before.
 """
 
+import warnings
+from typing import ClassVar
+
 import numpy as np
 import pytest
 import torch
@@ -39,13 +42,13 @@ class Strings(Dataset):
         return "not a tensor"
 
 
-def make_vae(encoder_out_dim=16, decoder_out=N_FEATURES, **params):
+def make_vae(encoder_out_dim=16, decoder_out=N_FEATURES, encoder=None, **params):
     torch.manual_seed(0)
     decoder = nn.Sequential(nn.Linear(max(params.get("latent_dim", 2), 1), 16), nn.ReLU(), nn.Linear(16, decoder_out))
     options = {"encoder_out_dim": encoder_out_dim, "latent_dim": 2, "random_state": 0,
                "stochastic_transform": False, **QUIET}
     options.update(params)
-    return VAE(CountingEncoder(), decoder, **options)
+    return VAE(encoder or CountingEncoder(), decoder, **options)
 
 
 rng = np.random.default_rng(0)
@@ -126,3 +129,151 @@ def test_failed_refit_leaves_the_fitted_estimator_as_it_was(params, data, error,
         vae.set_params(beta=2.0).fit(data)
     np.testing.assert_array_equal(vae.transform(GOOD), before)
     assert vae.n_steps_ == steps and vae.n_features_in_ == N_FEATURES
+
+
+# ---------------------------------------------------------------------------
+# Every batch of a Dataset or DataLoader is checked during training
+# ---------------------------------------------------------------------------
+class Samples(Dataset):
+    """A Dataset of samples built one at a time, as a dataset reading files does."""
+
+    def __init__(self, samples):
+        self.samples = samples
+
+    def __len__(self):
+        return len(self.samples)
+
+    def __getitem__(self, index):
+        return self.samples[index]
+
+
+def batches_with(index, value):
+    """GOOD in batches of 4 (first batch clean), one value of the 3rd batch replaced."""
+    data = torch.from_numpy(GOOD.copy())
+    data[2 * 4 + index, 1] = value
+    return data
+
+
+class Ragged(Dataset):
+    """Samples of 8 features, except from the 9th on (the 3rd batch of 4)."""
+
+    def __len__(self):
+        return 20
+
+    def __getitem__(self, index):
+        return torch.zeros(N_FEATURES if index < 8 else N_FEATURES + 1)
+
+
+#: (case, training data, message pattern): the first batch is clean.
+BAD_LATER_BATCHES = [
+    ("NaN in the 3rd batch", DataLoader(TensorDataset(batches_with(1, float("nan"))), batch_size=4),
+     r"^batch 2 of epoch 0 holds NaN values; remove or replace them"),
+    ("inf in the 3rd batch", DataLoader(TensorDataset(batches_with(3, -float("inf"))), batch_size=4),
+     r"^batch 2 of epoch 0 holds infinite values; remove or replace them"),
+    ("NaN from a Dataset read sample by sample", DataLoader(Samples(batches_with(0, float("nan"))), batch_size=4),
+     r"^batch 2 of epoch 0 holds NaN values"),
+    ("3rd batch of another sample shape", DataLoader(Ragged(), batch_size=4),
+     (r"^batch 2 of epoch 0 has samples of shape \(9,\), but the first batch had samples of "
+      r"shape \(8,\); make every sample the same shape")),
+]
+
+
+@pytest.mark.parametrize(
+    "data, match", [case[1:] for case in BAD_LATER_BATCHES], ids=[case[0] for case in BAD_LATER_BATCHES]
+)
+def test_bad_later_batch_fails_before_its_step_and_leaves_the_fit(data, match):
+    class RecordingEncoder(CountingEncoder):
+        # On the class: a failed fit restores the module's own state.
+        training_calls: ClassVar[list] = []
+
+        def forward(self, x):
+            if self.training:
+                RecordingEncoder.training_calls.append(len(x))
+            return super().forward(x)
+
+    vae = make_vae(batch_size=4, encoder=RecordingEncoder()).fit(GOOD)
+    before, steps = vae.transform(GOOD), vae.n_steps_
+    RecordingEncoder.training_calls.clear()
+    with pytest.raises(ValueError, match=match):
+        vae.fit(data)
+    # Batches 0 and 1 were trained on; the bad batch never reached the encoder.
+    assert RecordingEncoder.training_calls == [4, 4]
+    np.testing.assert_array_equal(vae.transform(GOOD), before)
+    assert vae.n_steps_ == steps
+
+
+def test_bad_batch_in_a_later_epoch_names_the_epoch():
+    class NaNOnThirdPass(Samples):
+        # Passes over the data: fit's check of the first batch, epoch 0, epoch 1.
+        passes = 0
+
+        def __getitem__(self, index):
+            if index == 0:
+                NaNOnThirdPass.passes += 1
+            sample = self.samples[index].clone()
+            if self.passes == 3 and index == 13:
+                sample[0] = float("nan")
+            return sample
+
+    data = DataLoader(NaNOnThirdPass(torch.from_numpy(GOOD)), batch_size=4)
+    with pytest.raises(ValueError, match=r"^batch 3 of epoch 1 holds NaN values"):
+        make_vae(batch_size=4).fit(data)
+
+
+def test_bad_validation_batch_names_the_validation_batch():
+    val = DataLoader(TensorDataset(batches_with(0, float("nan"))), batch_size=4)
+    with pytest.raises(ValueError, match=r"^validation batch 2 of epoch 0 holds NaN values"):
+        make_vae(batch_size=4, num_sanity_val_steps=0).fit(GOOD, val_dataloader=val)
+
+
+@pytest.mark.parametrize("dtype", [torch.int64, torch.uint8, torch.bool])
+def test_integer_batches_are_refused_before_training(dtype):
+    # Arrays are copied into nidl's float32 tensor anyway; the batches of a
+    # loader reach the model as they are, and an integer batch would fail
+    # deep inside the encoder.
+    name = str(dtype).removeprefix("torch.")
+    vae = make_vae()
+    loader = DataLoader(TensorDataset(torch.from_numpy(GOOD).to(dtype)), batch_size=4)
+    with pytest.raises(ValueError, match=rf"first batch of the DataLoader holds {name} values, "
+                       r"not floating-point ones; make the dataset return floating-point"):
+        vae.fit(loader)
+    assert vae.encoder.training_calls == 0
+
+
+def test_integer_batch_after_a_float_one_is_refused():
+    samples = [torch.from_numpy(row) for row in GOOD]
+    samples[8:12] = [sample.long() for sample in samples[8:12]]
+    with pytest.raises(ValueError, match=r"^batch 2 of epoch 0 holds int64 values"):
+        make_vae(batch_size=4).fit(DataLoader(Samples(samples), batch_size=4))
+
+
+@pytest.fixture
+def more_cpus(monkeypatch):
+    """Lightning advises workers only on machines with more than two cores."""
+    from pytorch_lightning.trainer.connectors import data_connector
+
+    monkeypatch.setattr(data_connector, "suggested_max_num_workers", lambda n_devices: 8)
+
+
+def worker_warnings(fit):
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit()
+    return [str(w.message) for w in caught if "does not have many workers" in str(w.message)]
+
+
+def test_worker_advice_is_kept_for_a_dataset_read_sample_by_sample(more_cpus):
+    data = Samples(torch.from_numpy(GOOD))
+    caught = worker_warnings(
+        lambda: make_vae(batch_size=4).fit(DataLoader(data, batch_size=4), val_dataloader=data)
+    )
+    assert any("'train_dataloader'" in message for message in caught)
+    assert any("'val_dataloader'" in message for message in caught)
+
+
+@pytest.mark.parametrize("kind", [np.asarray, torch.from_numpy])
+def test_worker_advice_is_silenced_for_in_memory_arrays(more_cpus, kind):
+    caught = worker_warnings(
+        lambda: make_vae(batch_size=4).fit(kind(GOOD), val_dataloader=kind(GOOD))
+    )
+    assert caught == []

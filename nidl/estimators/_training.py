@@ -1,9 +1,10 @@
-"""Training bookkeeping: seeding, a quiet Trainer, epoch means, non-finite losses.
+"""Training bookkeeping: seeding, a quiet Trainer, epoch means, non-finite values.
 
 What ``fit`` needs around Lightning's loop and what every step does besides
 the model's own work: the Trainer built from the estimator's options, the
-memory format of volumes, the epoch means of the loss terms and the check
-that stops training at the first non-finite loss.
+memory format of volumes, the epoch means of the loss terms, the checks of
+the batches that ``fit`` did not check in full and the check that stops
+training at the first non-finite loss.
 """
 
 import copy
@@ -13,13 +14,16 @@ import math
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
+from functools import partial
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from ..utils import batch_input
 from ..utils._data import plain_mappings
+from ..utils.validation import check_batch, non_finite_batch_error
 from ._checkpoints import fitted_attributes, set_fitted_attributes
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
@@ -27,12 +31,12 @@ TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters)
     "self"
 }
 
-# Lightning's advice on loader workers and logging intervals is noise for
-# in-memory arrays, which are sliced in the main process by design; a fit
-# without validation data skipping the validation loop is expected; the
-# deprecation notice comes from Lightning's own internals.
+# Lightning's advice on logging intervals is noise for nidl's epoch means;
+# a fit without validation data skipping the validation loop is expected;
+# the deprecation notice comes from Lightning's own internals. Its advice on
+# loader workers is silenced for nidl's in-memory loaders only (see
+# silence_lightning): a loader reading files needs it.
 _QUIET_WARNINGS = (
-    r".*does not have many workers.*",
     r".*smaller than the logging interval.*",
     r".*but have no `val_dataloader`.*",
     r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
@@ -90,22 +94,39 @@ def seeded(seed):
 
 
 
-def silence_lightning():
-    """Raise Lightning's log level to warnings; ignore its noise warnings."""
+def silence_lightning(in_memory_loaders=()):
+    """Raise Lightning's log level to warnings; ignore its noise warnings.
+
+    Parameters
+    ----------
+    in_memory_loaders : tuple of str, default=()
+        Names of the Trainer's loaders ("train_dataloader",
+        "val_dataloader") that nidl slices from tensors in memory, for which
+        the advice to use loader workers is silenced too.
+    """
     for name in _LIGHTNING_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
     for message in _QUIET_WARNINGS:
         warnings.filterwarnings("ignore", message=message)
+    for name in in_memory_loaders:
+        warnings.filterwarnings(
+            "ignore",
+            message=f"The '{name}' does not have many workers",
+            category=PossibleUserWarning,
+        )
 
 
 @contextmanager
-def quiet_lightning():
-    """Silence Lightning's banners and tips inside the block only."""
+def quiet_lightning(in_memory_loaders=()):
+    """Silence Lightning's banners and tips inside the block only.
+
+    ``in_memory_loaders`` as for :func:`silence_lightning`.
+    """
     loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
     levels = [logger.level for logger in loggers]
     try:
         with warnings.catch_warnings():
-            silence_lightning()
+            silence_lightning(in_memory_loaders)
             yield
     finally:
         for logger, level in zip(loggers, levels):
@@ -114,6 +135,9 @@ def quiet_lightning():
 
 #: Steps whose terms ``log_epoch_means`` keeps before adding them to its sums.
 _STEPS_PER_SUM = 64
+
+#: Checks of finite values kept on an accelerator before they are read.
+_CHECKS_PER_READ = 100
 
 
 def _add_steps_to_sums(epoch):
@@ -139,8 +163,9 @@ class TrainingMixin:
     """Training hooks of :class:`~nidl.estimators.base.BaseEstimator`.
 
     Holds the Trainer that ``fit`` builds, nidl's speed options, the epoch
-    means of the logged loss terms and the check that stops training at the
-    first non-finite loss term.
+    means of the logged loss terms, the checks of every batch that ``fit``
+    did not check in full (the batches of a Dataset or DataLoader) and the
+    check that stops training at the first non-finite loss term.
     """
 
     def _engine_option(self, name):
@@ -183,11 +208,6 @@ class TrainingMixin:
         if isinstance(batch, (tuple, list)):
             return type(batch)([batch[0].contiguous(memory_format=memory_format), *batch[1:]])
         return batch.contiguous(memory_format=memory_format)
-
-    def on_fit_start(self):
-        memory_format = self._memory_format(self.device)
-        if memory_format is not None:
-            self.to(memory_format=memory_format)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         return self._format_batch(batch, self._memory_format(self.device))
@@ -274,15 +294,66 @@ class TrainingMixin:
         # before Lightning sets up; they do not run inside fit's quiet block,
         # so silence Lightning's banners there.
         if torch.multiprocessing.current_process().name != "MainProcess":
-            silence_lightning()
+            silence_lightning(self.__dict__.get("_in_memory_loaders", ()))
+
+    def on_fit_start(self):
+        memory_format = self._memory_format(self.device)
+        if memory_format is not None:
+            self.to(memory_format=memory_format)
+        # fit says which data it checked in full (arrays and tensors); the
+        # batches of the rest are checked as they come, from the sanity
+        # check's validation batches on. A fit run by a user's Trainer
+        # checks its batches once the first one has set sample_shape_.
+        checked = self.__dict__.get("_data_checked_by_fit")
+        self.__dict__["_stages_to_check"] = (
+            set() if checked is None else {stage for stage, full in checked.items() if not full}
+        )
+        self.__dict__["_kept_checks"] = []
+
+    def on_fit_end(self):
+        self.__dict__.pop("_stages_to_check", None)
 
     def on_train_start(self):
         # A fit's record is made at its end; until then there is none, in
         # the checkpoints written during training too.
         self._training_record = None
-        self._fitted_by_trainer = not self.__dict__.get("_data_checked_by_fit", False)
+        self._fitted_by_trainer = "_data_checked_by_fit" not in self.__dict__
+
+    def _check_batch(self, batch, batch_idx, stage):
+        """Check the input of a batch of data that ``fit`` did not check in full.
+
+        Type, dtype and sample shape fail at once, before the batch's step;
+        NaN and infinite values are told by the batch's sum, read like the
+        loss terms (see ``_check_finite``).
+        """
+        if stage not in self.__dict__.get("_stages_to_check", ()):
+            return
+        prefix = "" if stage == "train" else f"{stage} "
+        where = f"{prefix}batch {batch_idx} of epoch {self.current_epoch}"
+        x = self._batch_input(batch)
+        total = check_batch(x, self.sample_shape_, where)
+        # The input is kept for the message only where the check is read at
+        # once; an accelerator must not hold on to its batches.
+        self._check_finite(
+            [total], partial(self._raise_bad_batch, where, x if x.device.type == "cpu" else None)
+        )
+
+    @staticmethod
+    def _raise_bad_batch(where, x, index, value):
+        error = non_finite_batch_error(where, x)
+        if error is not None:
+            raise error
+
+    def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0):
+        self._check_batch(batch, batch_idx, "validation")
+
+    def on_validation_epoch_end(self):
+        self._read_kept_checks()
 
     def on_train_end(self):
+        # Checks kept on an accelerator since the last read fail the fit
+        # before its record is made.
+        self._read_kept_checks()
         if self._memory_format(self.device) is not None:
             # Weights go back to the default format, the one inference uses.
             self.to(memory_format=torch.contiguous_format)
@@ -302,6 +373,7 @@ class TrainingMixin:
     def on_train_epoch_end(self):
         # Epochs cut short (max_steps, loaders of unknown length) end here.
         self._log_accumulated_means()
+        self._read_kept_checks()
 
     def on_train_batch_start(self, batch, batch_idx):
         # The optimiser step a batch's losses belong to, for error messages.
@@ -309,15 +381,11 @@ class TrainingMixin:
         if self._fitted_by_trainer:
             self._fitted_by_trainer = False
             self._adopt_training_data(batch)
+            self.__dict__["_stages_to_check"] = {"train", "validation"}
+        self._check_batch(batch, batch_idx, "train")
 
     def on_train_batch_end(self, outputs, batch, batch_idx):
-        """Stop training with an error when a loss term is not finite.
-
-        On the CPU every step is checked, which costs nothing; on an
-        accelerator the check would wait for the device, so the first
-        failing step is recorded on the device and looked at every 100 steps
-        and at the end of the epoch.
-        """
+        """Stop training with an error when a loss term is not finite."""
         if not isinstance(outputs, dict):
             return
         terms = {
@@ -325,40 +393,58 @@ class TrainingMixin:
             for key, value in outputs.items()
             if isinstance(value, torch.Tensor) and value.ndim == 0
         }
-        if not terms:
-            return
-        names = list(terms)
-        if next(iter(terms.values())).device.type == "cpu":
-            # Reading a CPU scalar costs less than one tensor operation.
-            bad = [not math.isfinite(value.item()) for value in terms.values()]
-            if any(bad):
-                self._raise_not_finite(
-                    names, self.current_epoch, batch_idx, self._batch_start_step, bad
-                )
-            return
-        finite = torch.isfinite(torch.stack(list(terms.values())))
-        position = torch.tensor(
-            [self.current_epoch, batch_idx, self._batch_start_step], device=finite.device
-        )
-        failure = self.__dict__.get("_first_failure")
-        if failure is None:
-            failure = torch.full((3 + len(terms),), -1, device=finite.device)
-        record = torch.cat([position, (~finite).long()])
-        failure = torch.where((failure[0] < 0) & ~finite.all(), record, failure)
-        self.__dict__["_first_failure"] = failure
-        if batch_idx + 1 == self.trainer.num_training_batches or batch_idx % 100 == 0:
-            epoch, failed_batch, step, *bad = failure.tolist()
-            if epoch >= 0:
-                self._raise_not_finite(names, epoch, failed_batch, step, bad)
+        if terms:
+            self._check_finite(
+                list(terms.values()),
+                partial(
+                    self._raise_not_finite,
+                    list(terms),
+                    self.current_epoch,
+                    batch_idx,
+                    self._batch_start_step,
+                ),
+            )
 
-    def on_train_epoch_start(self):
-        self.__dict__.pop("_first_failure", None)
+    def _check_finite(self, values, report):
+        """Call ``report(index, value)`` at the first non-finite of ``values``.
+
+        ``values`` are 0-d tensors of one step (loss terms, a batch's sum).
+        On the CPU they are read at once, which costs less than one tensor
+        operation. On an accelerator, reading a value would make the host
+        wait for the device at every step, so they are kept on the device
+        and read together every ``_CHECKS_PER_READ`` checks and at the end
+        of each epoch: a failure there stops training a few steps late, and
+        the failed fit leaves the estimator as it was all the same.
+        """
+        if values[0].device.type == "cpu":
+            for index, value in enumerate(values):
+                value = value.item()
+                if not math.isfinite(value):
+                    report(index, value)
+            return
+        kept = self.__dict__.setdefault("_kept_checks", [])
+        kept.append((torch.stack(values).float(), report))
+        if len(kept) == _CHECKS_PER_READ:
+            self._read_kept_checks()
+
+    def _read_kept_checks(self):
+        """Read the checks kept on the device, in order; report the first failure."""
+        kept, self.__dict__["_kept_checks"] = self.__dict__.get("_kept_checks") or [], []
+        if not kept:
+            return
+        # One read for all of them.
+        values = torch.cat([step_values for step_values, _ in kept]).tolist()
+        start = 0
+        for step_values, report in kept:
+            for index, value in enumerate(values[start : start + len(step_values)]):
+                if not math.isfinite(value):
+                    report(index, value)
+            start += len(step_values)
 
     @staticmethod
-    def _raise_not_finite(names, epoch, batch_idx, step, bad):
-        name = names[[bool(flag) for flag in bad].index(True)]
+    def _raise_not_finite(names, epoch, batch_idx, step, index, value):
         raise FloatingPointError(
-            f"the training loss term {name!r} is not finite at step {step} "
+            f"the training loss term {names[index]!r} is not finite at step {step} "
             f"(epoch {epoch}, batch {batch_idx}); lower the learning rate, "
             "check the data for extreme values or use a more stable likelihood."
         )

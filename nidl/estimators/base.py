@@ -18,7 +18,7 @@ import torch
 from sklearn.utils import check_scalar
 
 from ..utils import check_input, make_loader
-from ..utils._data import is_dataset, is_loader, n_samples
+from ..utils._data import in_memory_loader, is_dataset, is_loader, n_samples
 from ..utils.validation import check_input_and_samples, check_targets
 from ._checkpoints import CheckpointMixin
 from ._inference import INFERENCE_BATCH_VALUES, InferenceMixin  # noqa: F401
@@ -398,14 +398,26 @@ class BaseEstimator(
                 self._check_modules(samples)
             trainer = self._make_trainer()
             # The data is checked here already: the Trainer's first batch
-            # need not be (see _adopt_training_data).
-            self._data_checked_by_fit = True
+            # need not be (see _adopt_training_data). Arrays and tensors are
+            # checked in full; the batches of a Dataset or DataLoader are
+            # checked as training reads them (see _check_batch).
+            self._data_checked_by_fit = {
+                "train": isinstance(X, torch.Tensor),
+                "validation": isinstance(val_dataloader, torch.Tensor),
+            }
+            # Lightning's advice on loader workers is noise for the loaders
+            # nidl slices from memory, and kept for any other.
+            self._in_memory_loaders = tuple(
+                name
+                for name, loader in (("train_dataloader", train_loader), ("val_dataloader", val_loader))
+                if in_memory_loader(loader)
+            )
             self._training_record = None
             try:
-                with seeded(self.random_state), quiet_lightning():
+                with seeded(self.random_state), quiet_lightning(self._in_memory_loaders):
                     trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
             finally:
-                del self._data_checked_by_fit
+                del self._data_checked_by_fit, self._in_memory_loaders
             if self._training_record is None:
                 raise RuntimeError(
                     f"the Trainer stopped before the end of training; {type(self).__name__} "

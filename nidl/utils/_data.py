@@ -217,6 +217,26 @@ class TensorBatches(Dataset):
         return self._take(torch.as_tensor(indices))
 
 
+def in_memory_loader(loader):
+    """Whether ``loader`` is one of nidl's loaders slicing tensors in memory.
+
+    Those are the loaders :func:`make_loader` builds over
+    :class:`TensorBatches`: each batch is one indexing operation in the main
+    process, which loader workers would only slow down.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
+    >>> from nidl.utils._data import in_memory_loader, make_loader
+    >>> in_memory_loader(make_loader(torch.zeros(4, 2), batch_size=2))
+    True
+    >>> in_memory_loader(DataLoader(TensorDataset(torch.zeros(4, 2)), collate_fn=list))
+    False
+    """
+    return isinstance(loader, DataLoader) and isinstance(loader.dataset, TensorBatches)
+
+
 def _identity(batch):
     # Module level, not a lambda, so that loaders pickle for worker processes.
     return batch
