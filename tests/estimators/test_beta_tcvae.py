@@ -1,18 +1,15 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 from torch.utils.data import DataLoader, TensorDataset
 
 from nidl.estimators.autoencoders import BetaTCVAE
 from nidl.losses import BetaTCVAELoss, LinearWarmup
-from tests.estimators._family import QUIET, History, history, mlp
+from tests.conftest import History, history, make_estimator
 
 
 def make_vae(n_features=8, hidden=16, **params):
-    options = {"lr": 1e-2, "random_state": 0, "batch_size": 16, **QUIET, **params}
-    return BetaTCVAE(*mlp(n_features, 2, hidden), encoder_out_dim=hidden, latent_dim=2, **options)
+    return make_estimator(BetaTCVAE, n_features, hidden=hidden, **params)
 
 
 @pytest.fixture
@@ -60,18 +57,6 @@ def test_batch_of_one_sample_is_refused_before_training(data):
         vae.fit(loader)
     dropping = DataLoader(TensorDataset(torch.from_numpy(data)), batch_size=13, drop_last=True)
     assert vae.fit(dropping).n_steps_ == 2 * 3
-
-
-def test_clone_set_params_and_grid_search(data):
-    vae = make_vae(alpha=0.5)
-    copy = clone(vae)
-    assert copy.get_params()["alpha"] == 0.5 and not hasattr(copy, "dataset_size_")
-    assert clone(vae).set_params(gamma=2.0).fit(data).criterion.gamma == 2.0
-    search = GridSearchCV(make_vae(max_epochs=1), {"beta": [1.0, 6.0]}, cv=2).fit(data)
-    assert search.best_params_["beta"] in (1.0, 6.0)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    # The refit on all the data counts all of it.
-    assert search.best_estimator_.dataset_size_ == 40
 
 
 def test_invalid_parameters_fail_before_training(data):

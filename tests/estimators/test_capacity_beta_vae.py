@@ -1,18 +1,13 @@
 import numpy as np
 import pytest
-from sklearn.base import clone
-from sklearn.model_selection import GridSearchCV
 
 from nidl.estimators.autoencoders import CapacityBetaVAE
 from nidl.losses import CapacityBetaVAELoss
-from tests.estimators._family import QUIET, History, history, mlp
+from tests.conftest import History, history, make_estimator
 
 
 def make_vae(n_features=8, hidden=16, **params):
-    options = {"lr": 1e-2, "random_state": 0, "batch_size": 16, **QUIET, **params}
-    return CapacityBetaVAE(
-        *mlp(n_features, 2, hidden), encoder_out_dim=hidden, latent_dim=2, **options
-    )
+    return make_estimator(CapacityBetaVAE, n_features, hidden=hidden, **params)
 
 
 @pytest.fixture
@@ -45,19 +40,6 @@ def test_builds_the_capacity_loss_from_its_parameters(data):
     assert (vae.criterion.gamma, vae.criterion.capacity_min, vae.criterion.capacity_max,
             vae.criterion.capacity_steps) == (5.0, 1.0, 4.0, 10)
     assert "beta" not in vae.get_params()
-
-
-def test_clone_set_params_and_grid_search(data):
-    vae = make_vae(gamma=5.0)
-    copy = clone(vae)
-    assert copy.get_params()["gamma"] == 5.0 and copy.get_params()["max_epochs"] == 2
-    assert clone(vae).set_params(capacity_max=7.0).fit(data).criterion.capacity_max == 7.0
-    search = GridSearchCV(
-        make_vae(max_epochs=1), {"gamma": [1.0, 10.0]}, cv=2
-    ).fit(data)
-    assert search.best_params_["gamma"] in (1.0, 10.0)
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    assert search.best_estimator_.transform(data).shape == (40, 2)
 
 
 @pytest.mark.parametrize(

@@ -1,22 +1,17 @@
 import numpy as np
 import pytest
 import torch
-from sklearn.base import clone, is_clusterer
-from sklearn.model_selection import GridSearchCV
+from sklearn.base import is_clusterer
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nidl.estimators.autoencoders import JointVAE
 from nidl.losses import JointVAELoss
-from tests.estimators._family import QUIET, History, history, mlp
+from tests.conftest import QUIET, History, history, make_estimator
 
 
-def make_vae(n_features=8, hidden=16, latent_dim=2, categorical_dims=(3,), lazy_decoder=False,
-             **params):
-    options = {"lr": 1e-2, "random_state": 0, "batch_size": 16, **QUIET, **params}
-    encoder, decoder = mlp(n_features, latent_dim + sum(categorical_dims), hidden, lazy_decoder)
-    return JointVAE(encoder, decoder, encoder_out_dim=hidden, latent_dim=latent_dim,
-                    categorical_dims=categorical_dims, **options)
+def make_vae(n_features=8, hidden=16, **params):
+    return make_estimator(JointVAE, n_features, hidden=hidden, **params)
 
 
 @pytest.fixture
@@ -117,22 +112,6 @@ def test_accepts_a_dataloader(data):
     vae = make_vae().fit(loader)
     assert vae.transform(loader).shape == (40, 5)
     assert vae.predict(loader).shape == (40,)
-
-
-def test_clone_set_params_and_grid_search(data):
-    vae = make_vae(lazy_decoder=True, temperature=1.0)
-    copy = clone(vae)
-    assert copy.get_params()["temperature"] == 1.0
-    assert copy.get_params()["categorical_dims"] == (3,)
-    refit = clone(vae).set_params(categorical_dims=(4,)).fit(data)
-    assert refit.transform(data).shape == (40, 2 + 4)
-    search = GridSearchCV(
-        make_vae(lazy_decoder=True, max_epochs=1), {"categorical_dims": [(2,), (4,)]}, cv=2
-    ).fit(data)
-    assert search.best_params_["categorical_dims"] in ((2,), (4,))
-    assert np.isfinite(search.cv_results_["mean_test_score"]).all()
-    width = 2 + search.best_params_["categorical_dims"][0]
-    assert search.best_estimator_.transform(data).shape == (40, width)
 
 
 @pytest.mark.parametrize(

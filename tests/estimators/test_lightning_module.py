@@ -19,26 +19,20 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from nidl.estimators.autoencoders import VAE, BetaTCVAE, CapacityBetaVAE, JointVAE
 from nidl.losses import BetaVAELoss
-from tests.estimators._family import QUIET, mlp
+from tests.conftest import code_width, make_estimator
 
 N_SAMPLES, N_FEATURES, LATENT_DIM = 24, 8, 2
 
-#: Each estimator of the family with the parameters it needs here; the
-#: decoder takes the width of each one's code.
-FAMILY = {
-    "VAE": (VAE, {}, LATENT_DIM),
-    "CapacityBetaVAE": (CapacityBetaVAE, {"gamma": 10.0, "capacity_steps": 10}, LATENT_DIM),
-    "BetaTCVAE": (BetaTCVAE, {"dataset_size": N_SAMPLES}, LATENT_DIM),
-    "JointVAE": (JointVAE, {"categorical_dims": (3,)}, LATENT_DIM + 3),
-}
+#: The estimators of the family by name; a Trainer of the user's own does
+#: not tell a BetaTCVAE built outside fit the size of its dataset.
+FAMILY = {"VAE": VAE, "CapacityBetaVAE": CapacityBetaVAE, "BetaTCVAE": BetaTCVAE,
+          "JointVAE": JointVAE}
+OWN = {"BetaTCVAE": {"dataset_size": N_SAMPLES}}
 
 
 def make(name, **params):
-    cls, own, code_dim = FAMILY[name]
-    encoder, decoder = mlp(code_dim=code_dim)
-    options = {"encoder_out_dim": 16, "latent_dim": LATENT_DIM, "lr": 1e-2,
-               "random_state": 0, "batch_size": 8, **QUIET, **own, **params}
-    return cls(encoder, decoder, **options)
+    params = {"latent_dim": LATENT_DIM, "batch_size": 8, **OWN.get(name, {}), **params}
+    return make_estimator(FAMILY[name], N_FEATURES, **params)
 
 
 @pytest.fixture
@@ -73,7 +67,7 @@ def test_heads_and_criterion_exist_after_construction(name):
 def test_forward_on_an_untrained_model_gives_codes_with_gradients(name, x):
     vae = make(name)
     z = vae(x)
-    assert z.shape == (N_SAMPLES, FAMILY[name][2])
+    assert z.shape == (N_SAMPLES, code_width(vae))
     z.pow(2).sum().backward()
     assert vae.fc_mu.weight.grad is not None and vae.fc_mu.weight.grad.abs().sum() > 0
     assert vae.encoder[0].weight.grad.abs().sum() > 0
@@ -163,7 +157,7 @@ def test_a_model_trained_by_the_users_trainer_is_a_fitted_estimator(name, x, tmp
     assert vae.n_features_in_ == N_FEATURES and vae.sample_shape_ == (N_FEATURES,)
     assert (vae.n_epochs_, vae.n_steps_) == (2, trainer.global_step) == (2, 6)
     Z = vae.transform(x.numpy())
-    assert Z.shape == (N_SAMPLES, FAMILY[name][2]) and np.isfinite(Z).all()
+    assert Z.shape == (N_SAMPLES, code_width(vae)) and np.isfinite(Z).all()
     assert vae.inverse_transform(Z).shape == (N_SAMPLES, N_FEATURES)
     assert np.isfinite(vae.score(x.numpy()))
     assert vae.sample(3).shape == (3, N_FEATURES)

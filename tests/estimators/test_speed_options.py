@@ -8,7 +8,7 @@ from torch import nn
 
 from nidl.estimators.autoencoders import VAE, JointVAE
 from nidl.losses import LinearWarmup
-from tests.conftest import QUIET, make_mlp_vae
+from tests.conftest import QUIET, make_estimator, make_mlp_vae
 
 SHAPE = (2, 8, 10, 8)
 
@@ -79,11 +79,7 @@ def test_compiled_training_matches_eager(small_data):
 
 
 def joint_vae(**options):
-    torch.manual_seed(0)
-    encoder = nn.Sequential(nn.Linear(8, 16), nn.ReLU())
-    decoder = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 8))
-    return JointVAE(encoder, decoder, encoder_out_dim=16, latent_dim=2, categorical_dims=(3,),
-                    lr=1e-2, random_state=0, batch_size=16, **{**QUIET, **options})
+    return make_estimator(JointVAE, **options)
 
 
 @pytest.mark.parametrize("make", [
@@ -301,7 +297,10 @@ def test_training_from_a_shuffled_tensor_loader_matches_the_loader_itself(small_
 
 
 def test_callbacks_that_schedule_run_in_lightnings_loop(small_data):
-    from pytorch_lightning.callbacks import GradientAccumulationScheduler, StochasticWeightAveraging
+    from pytorch_lightning.callbacks import (
+        GradientAccumulationScheduler,
+        StochasticWeightAveraging,
+    )
 
     averaged = make_mlp_vae(
         max_epochs=3, callbacks=[StochasticWeightAveraging(swa_lrs=1e-3, swa_epoch_start=1, annealing_epochs=1)]

@@ -10,8 +10,7 @@ from torch.distributions import MultivariateNormal
 from nidl.estimators.autoencoders import VAE
 from nidl.losses._likelihood import negative_log_likelihood
 from nidl.metrics import elbo, log_likelihood
-
-QUIET = {"enable_progress_bar": False, "accelerator": "cpu"}
+from tests.conftest import QUIET
 
 
 @pytest.fixture(scope="module")
@@ -22,8 +21,8 @@ def linear_vae():
     torch.manual_seed(0)
     vae = VAE(
         nn.Sequential(nn.Linear(3, 16), nn.Tanh()), nn.Linear(2, 3),
-        encoder_out_dim=16, latent_dim=2, lr=1e-2, random_state=0, max_epochs=20,
-        batch_size=50, **QUIET,
+        encoder_out_dim=16, latent_dim=2, lr=1e-2, random_state=0, batch_size=50,
+        **{**QUIET, "max_epochs": 20},
     )
     return vae.fit(X), X
 
@@ -79,7 +78,7 @@ def test_bernoulli_decoder_output():
             return torch.distributions.Bernoulli(logits=super().forward(z))
 
     vae = VAE(nn.Linear(6, 8), BernoulliDecoder(2, 6), encoder_out_dim=8, latent_dim=2,
-              default_dist="bernoulli", random_state=0, max_epochs=1, **QUIET).fit(X)
+              default_dist="bernoulli", random_state=0, **{**QUIET, "max_epochs": 1}).fit(X)
     bound = log_likelihood(vae, X, n_samples=20)
     # Six binary features: the bound lies between 6 log(1/2) - slack and 0.
     assert -8 < bound < 0
