@@ -7,7 +7,7 @@ import torch
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ..utils import check_input
+from ..utils import check_input, returns_numpy
 
 #: Decoded samples per chunk of importance samples, to bound memory.
 _CHUNK = 4096
@@ -88,9 +88,10 @@ def log_likelihood(estimator, X, n_samples=100, per_sample=False):
 
     Returns
     -------
-    log_likelihood : float or numpy.ndarray of shape (n_samples_X,)
-        Mean over the data of the bound (or the bound of each sample), in
-        nats; higher is better.
+    log_likelihood : float, or numpy.ndarray or torch.Tensor of shape (n_samples_X,)
+        Mean over the data of the bound, in nats; higher is better. With
+        ``per_sample=True``, the bound of each sample: a NumPy array for
+        array-like input, a CPU tensor otherwise.
 
     See Also
     --------
@@ -118,7 +119,7 @@ def log_likelihood(estimator, X, n_samples=100, per_sample=False):
     """
     check_is_fitted(estimator)
     check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
-    X = check_input(estimator, X, reset=False)
+    data = check_input(estimator, X, reset=False)
 
     def bound(batch, batch_idx):
         x = estimator._batch_input(batch)
@@ -136,7 +137,7 @@ def log_likelihood(estimator, X, n_samples=100, per_sample=False):
         log_weights = torch.cat(log_weights)
         return torch.logsumexp(log_weights, dim=0) - math.log(n_samples)
 
-    bounds = estimator._predict(X, bound).double()
+    bounds = estimator._predict(data, bound)
     if per_sample:
-        return bounds.numpy()
-    return float(bounds.mean())
+        return bounds.numpy() if returns_numpy(X) else bounds
+    return float(bounds.double().mean())

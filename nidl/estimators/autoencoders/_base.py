@@ -355,7 +355,11 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         for the squared error, a Laplace of scale 1 for the absolute
         error, a Bernoulli for the cross-entropy), so that models with
         different likelihoods compare. Per-sample values are what
-        deviation scores and model comparison are built from.
+        deviation scores and model comparison are built from. Each is a
+        one-draw estimate: the draws are seeded, but which draw a sample
+        gets depends on its place in the data (its batch and position), so
+        a sample's value changes with the batching while its expectation,
+        and the mean over many samples, do not.
 
         Parameters
         ----------
