@@ -58,9 +58,11 @@ def load_nifti(path, as_image):
         data = np.moveaxis(data, -1, 0)
     else:
         data = data[np.newaxis]
-    # nibabel returns arrays in Fortran order; transforms and the cache are
-    # faster on C order, for the cost of one copy.
-    return np.ascontiguousarray(data)
+    # nibabel returns arrays in Fortran order. They stay so: a copy to C
+    # order costs more than decoding gains from it, and what is batched or
+    # cached (often a crop) is made contiguous where it is copied anyway
+    # (see benchmarks/bench_nifti_cache.py).
+    return data
 
 
 def load_numpy(path):
