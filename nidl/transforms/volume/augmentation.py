@@ -59,8 +59,7 @@ class RandomGaussianBlur(VolumeTransform):
 
     Parameters
     ----------
-    sigma : (float, float) or (float, float, float, float, float, float), \
-            default=(0, 2)
+    sigma : tuple of 2 or 6 floats, default=(0, 2)
         Range ``(a, b)`` of the standard deviation along every axis, or one
         range per axis, ``(a_x, b_x, a_y, b_y, a_z, b_z)``.
     %(p)s
