@@ -46,7 +46,7 @@ decoder = nn.Sequential(
 vae = VAE(encoder, decoder, encoder_out_dim=hidden, latent_dim=latent_dim,
           lr=1e-3, batch_size=32, stochastic_transform=False, random_state=0,
           max_epochs=30, enable_progress_bar=False, accelerator="cpu")
-pipeline = make_pipeline(NiftiMasker(mask), vae)
+pipeline = make_pipeline(NiftiMasker(mask, standardize=None), vae)
 latents = pipeline.fit(images).transform(images)
 
 # %%
