@@ -138,3 +138,26 @@ def test_step_overhead_script_measures_every_variant(bench):
     case = bench.mlp_case(tiny(bench), compile=False)
     timings += [overhead.mlp_step_ms(case, "eager", fused) for fused in (False, True)]
     assert all(math.isfinite(t) and t > 0 for t in timings)
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, PATH.parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_nifti_cache_benchmark_measures_every_condition(tmp_path):
+    pytest.importorskip("nibabel")
+    pytest.importorskip("nilearn")
+    bench_nifti = load_script("bench_nifti_cache")
+    info, results = bench_nifti.run(n_subjects=6, resolution=4, epochs=2,
+                                    out_dir=str(tmp_path / "cohort"), log=lambda _: None)
+    cached, in_memory, naive = results
+    # The cache's second epoch opens no NIfTI file; the naive Dataset opens
+    # every file in every epoch; the tensor none.
+    assert cached["loads"][2:] == [0]
+    assert sum(in_memory["loads"]) == 0
+    assert naive["loads"][-1] == 6
+    assert info["cache_entries"] == 6
+    assert "(a)/(b) throughput" in bench_nifti.report(info, results)
