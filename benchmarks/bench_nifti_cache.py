@@ -81,6 +81,10 @@ from nidl.maskers import NiftiVolumeMasker
 from nidl.nn import ConvDecoder, ConvEncoder
 from nidl.transforms import VolumeTransform
 
+# The memory probes of the speed benchmark, beside this file.
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_vae_speed import can_reset_peak_rss, status_kib
+
 SEED = 0
 CHUNK = 25
 WIDTHS = (8, 16, 32)
@@ -212,34 +216,16 @@ class EpochRecorder(Callback):
         self.loads.append(self.counter.count)
 
 
-def _status_kib(field):
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise KeyError(field)
-
-
-def _kernel_peak_available():
-    try:
-        with open("/proc/self/clear_refs", "w") as clear_refs:
-            clear_refs.write("5")
-        _status_kib("VmHWM")
-        return True
-    except (OSError, KeyError):
-        return False
-
-
 def _current_rss_kib():
     if sys.platform.startswith("linux"):
-        return _status_kib("VmRSS")
+        return status_kib("VmRSS")
     import psutil  # pragma: no cover - other systems
 
     return psutil.Process().memory_info().rss // 1024
 
 
 MEMORY_METHOD = (
-    "VmHWM reset by clear_refs" if _kernel_peak_available() else "VmRSS sampled every 5 ms"
+    "VmHWM reset by clear_refs" if can_reset_peak_rss() else "VmRSS sampled every 5 ms"
 )
 
 
@@ -249,9 +235,9 @@ def peak_rss_growth(record):
     if MEMORY_METHOD.startswith("VmHWM"):
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
-        start = _status_kib("VmRSS")
+        start = status_kib("VmRSS")
         yield
-        record["mib"] = max(_status_kib("VmHWM") - start, 0) / 1024
+        record["mib"] = max(status_kib("VmHWM") - start, 0) / 1024
         return
     start = peak = _current_rss_kib()
     done = threading.Event()
@@ -413,18 +399,18 @@ def report(info, results):
     cached, in_memory, naive = results
     mb = 1e6
     lines = [
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, python "
+        (f"torch {torch.__version__}, {torch.get_num_threads()} threads, python "
         f"{platform.python_version()}, {os.cpu_count()} logical CPUs, "
-        f"DataLoader num_workers={info['num_workers']}",
-        f"cohort: {info['n_subjects']} subjects at {info['resolution']} mm, grid "
+        f"DataLoader num_workers={info['num_workers']}"),
+        (f"cohort: {info['n_subjects']} subjects at {info['resolution']} mm, grid "
         f"{'x'.join(map(str, info['grid_shape']))}, {info['files_bytes'] / mb:,.0f} MB "
-        f"of .nii.gz in {info['out_dir']}",
-        f"float32 size: {info['grid_bytes'] / mb:,.0f} MB on the full grid, "
+        f"of .nii.gz in {info['out_dir']}"),
+        (f"float32 size: {info['grid_bytes'] / mb:,.0f} MB on the full grid, "
         f"{info['box_bytes'] / mb:,.0f} MB cropped to the brain's box "
-        f"{'x'.join(map(str, info['box_shape']))}",
-        f"model: ConvEncoder/ConvDecoder widths {WIDTHS}, {FEATURES} features, "
+        f"{'x'.join(map(str, info['box_shape']))}"),
+        (f"model: ConvEncoder/ConvDecoder widths {WIDTHS}, {FEATURES} features, "
         f"{LATENT_DIM} latent dimensions, batch {BATCH_SIZE}, {info['epochs']} epochs "
-        "per fit",
+        "per fit"),
         f"memory: peak RSS of each fit above its start ({MEMORY_METHOD})",
         "",
     ]
@@ -448,15 +434,15 @@ def report(info, results):
     memory_fraction = cached["mib"] * 2**20 / info["grid_bytes"]
     lines += [
         "",
-        f"(a)/(b) throughput from epoch 2: "
+        (f"(a)/(b) throughput from epoch 2: "
         f"{cached['throughput'] / in_memory['throughput']:.2f} (bar: >= 0.9); "
-        f"(c)/(b): {naive['throughput'] / in_memory['throughput']:.2f}",
-        "(a) extra time of the first epoch (epoch 1 - later epoch + before epoch 1 "
+        f"(c)/(b): {naive['throughput'] / in_memory['throughput']:.2f}"),
+        ("(a) extra time of the first epoch (epoch 1 - later epoch + before epoch 1 "
         f"- (b)'s before epoch 1): {extra:.1f} s; decoding every file once: "
         f"{info['decode_once']:.1f} s; ratio {extra / info['decode_once']:.2f} "
-        "(bar: <= 1)",
-        f"(a) peak RSS growth: {cached['mib']:,.0f} MiB = {memory_fraction:.3f} of the "
-        f"cohort's float32 size on the full grid (bar: < 0.25)",
+        "(bar: <= 1)"),
+        (f"(a) peak RSS growth: {cached['mib']:,.0f} MiB = {memory_fraction:.3f} of the "
+        f"cohort's float32 size on the full grid (bar: < 0.25)"),
         f"cache: {info['cache_entries']} entries after the fit",
     ]
     return "\n".join(lines)

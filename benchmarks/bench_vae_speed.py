@@ -234,7 +234,8 @@ def synchronize(device):
         torch.cuda.synchronize(device)
 
 
-def _status_kib(field):
+def status_kib(field):
+    """A field of /proc/self/status, in KiB."""
     with open("/proc/self/status") as status:
         for line in status:
             if line.startswith(field + ":"):
@@ -242,19 +243,18 @@ def _status_kib(field):
     raise KeyError(field)
 
 
-def _can_reset_peak_rss():
+def can_reset_peak_rss():
+    """Whether this process's peak resident memory can be reset (Linux)."""
     try:
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
-        _status_kib("VmHWM")
+        status_kib("VmHWM")
         return True
-    except OSError:
-        return False
-    except KeyError:
+    except (OSError, KeyError):
         return False
 
 
-CPU_MEMORY = "VmHWM" if sys.platform.startswith("linux") and _can_reset_peak_rss() else "ru_maxrss"
+CPU_MEMORY = "VmHWM" if sys.platform.startswith("linux") and can_reset_peak_rss() else "ru_maxrss"
 
 
 @contextmanager
@@ -270,9 +270,9 @@ def peak_memory(device, record):
     elif CPU_MEMORY == "VmHWM":
         with open("/proc/self/clear_refs", "w") as clear_refs:
             clear_refs.write("5")
-        start = _status_kib("VmRSS")
+        start = status_kib("VmRSS")
         yield
-        record.append(max(_status_kib("VmHWM") - start, 0) / 1024)
+        record.append(max(status_kib("VmHWM") - start, 0) / 1024)
     else:
         start = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         yield
