@@ -53,21 +53,6 @@ def cohort(tmp_path):
     return tmp_path, table
 
 
-class Scale:
-    """A deterministic stand-in transform."""
-
-    is_random = False
-
-    def __init__(self, factor):
-        self.factor = factor
-
-    def __call__(self, x):
-        return x * self.factor
-
-    def __repr__(self):
-        return f"Scale(factor={self.factor})"
-
-
 class CropLast:
     """Crops the last axis to ``size`` voxels (deterministic)."""
 
