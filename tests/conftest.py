@@ -65,6 +65,20 @@ def make_mlp_vae(n_features=8, latent_dim=2, hidden=16, lazy_decoder=False, **pa
     return make_estimator(VAE, n_features, latent_dim, hidden, lazy_decoder, **params)
 
 
+def make_conv_vae(spatial_shape, **params):
+    """A small 3-D convolutional VAE for volumes ``(n, 1, *spatial_shape)``."""
+    from nidl.nn import ConvDecoder, ConvEncoder
+
+    torch.manual_seed(0)
+    options = {"max_epochs": 2, "enable_progress_bar": False, "accelerator": "cpu",
+               "batch_size": 4, "random_state": 0, **params}
+    return VAE(
+        ConvEncoder(spatial_shape, in_channels=1, widths=4, depth=2, out_features=16),
+        ConvDecoder(2, spatial_shape, out_channels=1, widths=4, depth=2),
+        encoder_out_dim=16, latent_dim=2, **options,
+    )
+
+
 class History(Callback):
     """The trainer's metrics after each training step and each epoch."""
 

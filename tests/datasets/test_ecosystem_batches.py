@@ -5,8 +5,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from nidl.estimators.autoencoders import VAE
-from nidl.nn import ConvDecoder, ConvEncoder
+from tests.conftest import make_conv_vae
 
 nib = pytest.importorskip("nibabel")
 
@@ -33,12 +32,7 @@ def volumes(paths):
 
 
 def make_vae(**options):
-    torch.manual_seed(0)
-    encoder = ConvEncoder(SHAPE, in_channels=1, widths=4, depth=2, out_features=16)
-    decoder = ConvDecoder(2, SHAPE, out_channels=1, widths=4, depth=2)
-    return VAE(encoder, decoder, encoder_out_dim=16, latent_dim=2, stochastic_transform=False,
-               lr=1e-2, random_state=0, batch_size=4, max_epochs=2,
-               enable_progress_bar=False, accelerator="cpu", **options)
+    return make_conv_vae(SHAPE, stochastic_transform=False, lr=1e-2, **options)
 
 
 def check_latents(vae, data, paths):

@@ -19,6 +19,7 @@ from nidl.datasets.image_dataframe import (
     ImageDataFrameDataset,
     default_image_loader,
 )
+from tests.conftest import make_conv_vae
 
 SHAPE = (6, 7, 5)
 
@@ -409,25 +410,11 @@ def test_a_dataloader_batches_volumes_and_labels(cohort):
 
 
 def test_vae_trains_from_the_files_through_the_cache(cohort):
-    from nidl.estimators.autoencoders import VAE
-    from nidl.nn import ConvDecoder, ConvEncoder
-
     root, table = cohort
     dataset = ImageDataFrameDataset(
         root, table, label_cols="age", cache_dir=root / "cache"
     )
-    torch.manual_seed(0)
-    vae = VAE(
-        ConvEncoder(SHAPE, in_channels=1, widths=4, depth=2, out_features=16),
-        ConvDecoder(2, SHAPE, out_channels=1, widths=4, depth=2),
-        encoder_out_dim=16,
-        latent_dim=2,
-        max_epochs=2,
-        enable_progress_bar=False,
-        accelerator="cpu",
-        batch_size=4,
-        random_state=0,
-    )
+    vae = make_conv_vae(SHAPE)
     loader = DataLoader(dataset, batch_size=4)
     latents = vae.fit(loader).transform(loader)
     assert latents.shape == (5, 2) and torch.isfinite(latents).all()

@@ -13,6 +13,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.pipeline import make_pipeline
 
 from nidl.maskers import NiftiVolumeMasker
+from tests.conftest import make_conv_vae
 
 nibabel = pytest.importorskip("nibabel")
 pytest.importorskip("nilearn")
@@ -261,23 +262,10 @@ def test_brain_cohort_on_the_mni_mask():
 
 
 def test_pipeline_from_paths_to_latents_and_back_to_images(mask_path, paths):
-    from nidl.estimators.autoencoders import VAE
-    from nidl.nn import ConvDecoder, ConvEncoder
     from nidl.plotting import latent_traversals
 
     masker = NiftiVolumeMasker(mask_path).fit()  # the box shape, from the mask
-    box_shape = masker.box_shape_
-    vae = VAE(
-        ConvEncoder(box_shape, in_channels=1, widths=4, depth=2, out_features=16),
-        ConvDecoder(2, box_shape, out_channels=1, widths=4, depth=2),
-        encoder_out_dim=16,
-        latent_dim=2,
-        max_epochs=2,
-        enable_progress_bar=False,
-        accelerator="cpu",
-        batch_size=4,
-        random_state=0,
-    )
+    vae = make_conv_vae(masker.box_shape_)
     pipe = make_pipeline(masker, vae).fit(paths)
     latents = pipe.transform(paths)
     assert latents.shape == (5, 2)
