@@ -1,6 +1,7 @@
 """Documentation shared by the losses of the family, written once."""
 
 from .._docstrings import docstring_filler
+from .._references import REFERENCES
 
 #: Descriptions the losses share, filled in by ``fill_loss_docs``.
 LOSS_DOCS = {
@@ -17,7 +18,19 @@ p : torch.distributions.Distribution or torch.Tensor
     success for ``"bernoulli"``) of ``default_dist``.""",
     "step": """step : int
     Training step (number of optimiser steps taken); required.""",
+    # The step at which a schedule or a capacity is evaluated.
+    "at_step": """step : int
+    Training step, >= 0.""",
+    # The whole section: the constructors of the losses and schedules check
+    # their parameters with ``check_scalar``, which raises these.
+    "parameter_errors": """Raises
+------
+ValueError
+    If a parameter is out of its range.
+TypeError
+    If a parameter is not a number.""",
 }
 
-#: Decorator filling the ``%(name)s`` lines of a loss's docstrings.
-fill_loss_docs = docstring_filler(LOSS_DOCS)
+#: Decorator filling the ``%(name)s`` lines of a loss's docstrings, the
+#: citations of ``REFERENCES`` included.
+fill_loss_docs = docstring_filler({**LOSS_DOCS, **REFERENCES})

@@ -8,9 +8,8 @@ from sklearn.utils import check_scalar
 from torch.distributions import Normal
 
 from ._docs import fill_loss_docs
-from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
-from .schedules import check_number_or_schedule, value_at
+from .schedules import value_at
 
 
 def log_importance_weights(batch_size, dataset_size, device=None):
@@ -108,10 +107,7 @@ class BetaTCVAELoss(BetaVAELoss):
         it in from the data it is fitted on.
     %(likelihood)s
 
-    Raises
-    ------
-    ValueError
-        If a parameter is out of its range.
+    %(parameter_errors)s
 
     See Also
     --------
@@ -120,8 +116,7 @@ class BetaTCVAELoss(BetaVAELoss):
 
     References
     ----------
-    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
-       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
+    %(chen2018)s
 
     Examples
     --------
@@ -147,17 +142,17 @@ class BetaTCVAELoss(BetaVAELoss):
         exact_likelihood=False,
     ):
         check_scalar(alpha, "alpha", numbers.Real, min_val=0)
-        check_number_or_schedule(beta, "beta")
         check_scalar(gamma, "gamma", numbers.Real, min_val=0)
         if dataset_size is not None:
             check_scalar(dataset_size, "dataset_size", numbers.Integral, min_val=1)
-        check_distribution_name(default_dist)
+        # ``beta`` is a number or a schedule, as in the beta-VAE; here it
+        # weights the total correlation only.
+        super().__init__(
+            beta=beta, default_dist=default_dist, exact_likelihood=exact_likelihood
+        )
         self.alpha = alpha
-        self.beta = beta
         self.gamma = gamma
         self.dataset_size = dataset_size
-        self.default_dist = default_dist
-        self.exact_likelihood = exact_likelihood
 
     def decompose_kl(self, q, z):
         """Estimate the mutual information, total correlation and dimension-wise KL.

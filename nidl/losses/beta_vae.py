@@ -10,6 +10,7 @@ from ._likelihood import (
 from .schedules import check_number_or_schedule, value_at
 
 
+@fill_loss_docs
 class BetaVAELoss:
     r"""Beta-VAE loss: reconstruction negative log-likelihood plus beta times KL.
 
@@ -64,8 +65,7 @@ class BetaVAELoss:
 
     References
     ----------
-    .. [1] I. Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
-       Constrained Variational Framework", ICLR 2017.
+    %(higgins2017)s
 
     Examples
     --------
@@ -88,9 +88,15 @@ class BetaVAELoss:
     """
 
     def __init__(self, beta=4.0, default_dist="normal", exact_likelihood=False):
-        check_distribution_name(default_dist)
+        self._set_likelihood(default_dist, exact_likelihood)
         check_number_or_schedule(beta, "beta")
         self.beta = beta
+
+    def _set_likelihood(self, default_dist, exact_likelihood):
+        # The parameters of the reconstruction term, which every loss of the
+        # family shares; the subclasses that weight the KL term without a
+        # ``beta`` set them here rather than through this constructor.
+        check_distribution_name(default_dist)
         self.default_dist = default_dist
         self.exact_likelihood = exact_likelihood
 

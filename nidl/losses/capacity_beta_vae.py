@@ -5,7 +5,6 @@ import numbers
 from sklearn.utils import check_scalar
 
 from ._docs import fill_loss_docs
-from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
 from .schedules import linear_ramp, require_step
 
@@ -77,10 +76,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
         Number of optimiser steps over which the capacity rises.
     %(likelihood)s
 
-    Raises
-    ------
-    ValueError
-        If a parameter is out of its range.
+    %(parameter_errors)s
 
     See Also
     --------
@@ -89,8 +85,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
 
     References
     ----------
-    .. [1] C. P. Burgess et al., "Understanding disentangling in
-       beta-VAE", arXiv:1804.03599, 2018.
+    %(burgess2018)s
 
     Examples
     --------
@@ -116,21 +111,19 @@ class CapacityBetaVAELoss(BetaVAELoss):
     ):
         check_scalar(gamma, "gamma", numbers.Real, min_val=0)
         check_capacity(capacity_min, capacity_max, capacity_steps)
-        check_distribution_name(default_dist)
         self.gamma = gamma
         self.capacity_min = capacity_min
         self.capacity_max = capacity_max
         self.capacity_steps = capacity_steps
-        self.default_dist = default_dist
-        self.exact_likelihood = exact_likelihood
+        self._set_likelihood(default_dist, exact_likelihood)
 
+    @fill_loss_docs
     def capacity(self, step):
         """Target capacity at ``step``, in nats.
 
         Parameters
         ----------
-        step : int
-            Training step, >= 0.
+        %(at_step)s
 
         Returns
         -------

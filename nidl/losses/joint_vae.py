@@ -13,7 +13,6 @@ from torch.distributions import (
 )
 
 from ._docs import fill_loss_docs
-from ._likelihood import check_distribution_name
 from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import check_capacity
 from .schedules import linear_ramp, require_step
@@ -168,10 +167,7 @@ class JointVAELoss(BetaVAELoss):
         Number of steps over which the discrete capacity rises.
     %(likelihood)s
 
-    Raises
-    ------
-    ValueError
-        If a parameter is out of its range.
+    %(parameter_errors)s
 
     See Also
     --------
@@ -180,8 +176,7 @@ class JointVAELoss(BetaVAELoss):
 
     References
     ----------
-    .. [1] E. Dupont, "Learning Disentangled Joint Continuous and Discrete
-       Representations", NeurIPS 2018.
+    %(dupont2018)s
 
     Examples
     --------
@@ -228,7 +223,6 @@ class JointVAELoss(BetaVAELoss):
             discrete_capacity_steps,
             prefix="discrete_",
         )
-        check_distribution_name(default_dist)
         self.continuous_gamma = continuous_gamma
         self.continuous_capacity_min = continuous_capacity_min
         self.continuous_capacity_max = continuous_capacity_max
@@ -237,16 +231,15 @@ class JointVAELoss(BetaVAELoss):
         self.discrete_capacity_min = discrete_capacity_min
         self.discrete_capacity_max = discrete_capacity_max
         self.discrete_capacity_steps = discrete_capacity_steps
-        self.default_dist = default_dist
-        self.exact_likelihood = exact_likelihood
+        self._set_likelihood(default_dist, exact_likelihood)
 
+    @fill_loss_docs
     def capacities(self, step, categorical_dims):
         """Continuous and discrete capacities at ``step``, in nats.
 
         Parameters
         ----------
-        step : int
-            Training step, >= 0.
+        %(at_step)s
         categorical_dims : sequence of int
             Number of categories of each categorical latent; the discrete
             capacity is capped at the sum of their logarithms.

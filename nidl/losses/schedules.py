@@ -10,21 +10,28 @@ import numbers
 
 from sklearn.utils import check_scalar
 
+from ._docs import fill_loss_docs
+
 
 def _check_step(step):
     check_scalar(step, "step", numbers.Real, min_val=0)
 
 
 class _Schedule:
-    """A callable of the optimiser step; subclasses give ``_value``."""
+    """A callable of the optimiser step; subclasses give ``_value``.
 
+    As in scikit-learn, a subclass stores each constructor parameter under
+    its own name, in the order of the signature: ``repr`` and ``==`` are
+    built from them.
+    """
+
+    @fill_loss_docs
     def __call__(self, step):
         """Value at ``step``.
 
         Parameters
         ----------
-        step : int
-            Optimiser step, >= 0.
+        %(at_step)s
 
         Returns
         -------
@@ -33,7 +40,18 @@ class _Schedule:
         _check_step(step)
         return self._value(step)
 
+    def __repr__(self):
+        parameters = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        return f"{type(self).__name__}({parameters})"
 
+    def __eq__(self, other):
+        return type(other) is type(self) and vars(other) == vars(self)
+
+    # Compared by value and mutable (parameters may be set), so unhashable.
+    __hash__ = None
+
+
+@fill_loss_docs
 class LinearWarmup(_Schedule):
     """Linear warm-up: 0 at step 0, ``max_value`` from ``warmup_steps`` on.
 
@@ -51,12 +69,7 @@ class LinearWarmup(_Schedule):
         Number of steps of the linear rise; must be >= 0 (0 gives
         ``max_value`` from the first step).
 
-    Raises
-    ------
-    ValueError
-        If a parameter is out of its range.
-    TypeError
-        If a parameter is not a number.
+    %(parameter_errors)s
 
     See Also
     --------
@@ -86,18 +99,8 @@ class LinearWarmup(_Schedule):
             return float(self.max_value)
         return float(self.max_value * step / self.warmup_steps)
 
-    def __repr__(self):
-        return (
-            f"{type(self).__name__}(max_value={self.max_value!r}, "
-            f"warmup_steps={self.warmup_steps!r})"
-        )
 
-    def __eq__(self, other):
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    __hash__ = None
-
-
+@fill_loss_docs
 class CyclicalSchedule(_Schedule):
     """Cyclical annealing (Fu et al., 2019): a warm-up repeated ``n_cycles`` times.
 
@@ -119,12 +122,7 @@ class CyclicalSchedule(_Schedule):
     ratio : float, default=0.5
         Fraction of each cycle spent rising, in (0, 1].
 
-    Raises
-    ------
-    ValueError
-        If a parameter is out of its range.
-    TypeError
-        If a parameter is not a number.
+    %(parameter_errors)s
 
     See Also
     --------
@@ -162,18 +160,6 @@ class CyclicalSchedule(_Schedule):
         cycle_length = self.total_steps / self.n_cycles
         position = (step % cycle_length) / cycle_length
         return float(self.max_value * min(position / self.ratio, 1.0))
-
-    def __repr__(self):
-        return (
-            f"{type(self).__name__}(max_value={self.max_value!r}, "
-            f"total_steps={self.total_steps!r}, n_cycles={self.n_cycles!r}, "
-            f"ratio={self.ratio!r})"
-        )
-
-    def __eq__(self, other):
-        return type(other) is type(self) and vars(other) == vars(self)
-
-    __hash__ = None
 
 
 def check_number_or_schedule(value, name):
@@ -254,13 +240,13 @@ def value_at(value, step, name):
     return float(value(step))
 
 
+@fill_loss_docs
 def linear_ramp(step, start, stop, n_steps):
     """Linear rise from ``start`` at step 0 to ``stop`` at ``n_steps``, then flat.
 
     Parameters
     ----------
-    step : int
-        Training step, >= 0.
+    %(at_step)s
     start, stop : float
         Values at step 0 and from step ``n_steps`` on.
     n_steps : int
