@@ -1,7 +1,6 @@
 """Documentation shared by the losses of the family, written once."""
 
 from .._docstrings import docstring_filler
-from .._references import REFERENCES
 
 #: Descriptions the losses share, filled in by ``fill_loss_docs``.
 LOSS_DOCS = {
@@ -31,6 +30,5 @@ TypeError
     If a parameter is not a number.""",
 }
 
-#: Decorator filling the ``%(name)s`` lines of a loss's docstrings, the
-#: citations of ``REFERENCES`` included.
-fill_loss_docs = docstring_filler({**LOSS_DOCS, **REFERENCES})
+#: Decorator filling the ``%(name)s`` lines of a loss's docstrings.
+fill_loss_docs = docstring_filler(LOSS_DOCS)

@@ -116,7 +116,8 @@ class BetaTCVAELoss(BetaVAELoss):
 
     References
     ----------
-    %(chen2018)s
+    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
 
     Examples
     --------

@@ -10,7 +10,6 @@ from ._likelihood import (
 from .schedules import check_number_or_schedule, value_at
 
 
-@fill_loss_docs
 class BetaVAELoss:
     r"""Beta-VAE loss: reconstruction negative log-likelihood plus beta times KL.
 
@@ -65,7 +64,8 @@ class BetaVAELoss:
 
     References
     ----------
-    %(higgins2017)s
+    .. [1] I. Higgins et al., "beta-VAE: Learning Basic Visual Concepts with a
+       Constrained Variational Framework", ICLR 2017.
 
     Examples
     --------

@@ -85,7 +85,8 @@ class CapacityBetaVAELoss(BetaVAELoss):
 
     References
     ----------
-    %(burgess2018)s
+    .. [1] C. P. Burgess et al., "Understanding disentangling in
+       beta-VAE", arXiv:1804.03599, 2018.
 
     Examples
     --------

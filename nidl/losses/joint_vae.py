@@ -176,7 +176,8 @@ class JointVAELoss(BetaVAELoss):
 
     References
     ----------
-    %(dupont2018)s
+    .. [1] E. Dupont, "Learning Disentangled Joint Continuous and Discrete
+       Representations", NeurIPS 2018.
 
     Examples
     --------

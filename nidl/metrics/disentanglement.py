@@ -12,9 +12,8 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_array, check_consistent_length, check_scalar
 
 from .._docstrings import docstring_filler
-from .._references import REFERENCES
 
-#: The inputs of every score, described once, and the citations.
+#: The inputs of every score, described once.
 _fill_doc = docstring_filler(
     {
         "codes_factors": """
@@ -22,8 +21,7 @@ _fill_doc = docstring_filler(
                 Latent codes, for example posterior means from ``transform``.
             factors : array-like of shape (n_samples, n_factors)
                 Ground-truth factors of the same samples.
-            """,
-        **REFERENCES,
+            """
     }
 )
 
@@ -99,7 +97,8 @@ def mig_score(codes, factors, n_bins=20):
 
     References
     ----------
-    %(chen2018)s
+    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
 
     Examples
     --------

@@ -7,10 +7,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state, check_scalar
 
 from .._docstrings import docstring_filler
-from .._references import REFERENCES
 
-#: The parameters that say what is scored, described once for both scores,
-#: and the citations.
+#: The parameters that say what is scored, described once for both scores.
 _fill_doc = docstring_filler(
     {
         "estimator_draw_factor_values": """
@@ -25,8 +23,7 @@ _fill_doc = docstring_filler(
             factor_values : sequence of array-like
                 One 1-D array per factor: the values it takes, sampled
                 uniformly.
-            """,
-        **REFERENCES,
+            """
     }
 )
 
@@ -140,7 +137,8 @@ def beta_vae_score(
 
     References
     ----------
-    %(higgins2017)s
+    .. [1] I. Higgins et al., "beta-VAE: Learning Basic Visual Concepts with
+       a Constrained Variational Framework", ICLR 2017.
 
     Examples
     --------
