@@ -11,12 +11,26 @@ import numbers
 import numpy as np
 from sklearn.utils import check_array, check_scalar
 
+from ._docstrings import docstring_filler
+
 __all__ = [
     "latent_traversals",
     "plot_latent_scatter",
     "plot_latent_traversals",
     "plot_reconstructions",
 ]
+
+#: How the figures of images are drawn, described once for both.
+_fill_doc = docstring_filler(
+    {
+        "image_display": """
+            image_shape : tuple of int, default=None
+                Shape ``(height, width)`` of an image when the samples are flat.
+            cmap : str, default="gray"
+                Colour map of the images.
+            """
+    }
+)
 
 
 def _pyplot():
@@ -45,6 +59,13 @@ def _as_images(samples, image_shape):
             "nilearn's plotting."
         )
     return squeezed
+
+
+def _show_image(ax, image, cmap, low, high):
+    """Draw ``image`` on ``ax`` without ticks, on the colour range of its figure."""
+    ax.imshow(image, cmap=cmap, vmin=low, vmax=high)
+    ax.set_xticks([])
+    ax.set_yticks([])
 
 
 def _codes(estimator, X):
@@ -118,6 +139,7 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     return decoded.reshape(len(dims), n_steps, *decoded.shape[1:])
 
 
+@_fill_doc
 def plot_latent_traversals(
     estimator, X=None, dims=None, n_steps=7, limit=2.5, image_shape=None, cmap="gray"
 ):
@@ -135,10 +157,7 @@ def plot_latent_traversals(
         Values per dimension.
     limit : float, default=2.5
         The values span ``[-limit, limit]``.
-    image_shape : tuple of int, default=None
-        Shape ``(height, width)`` of an image when the samples are flat.
-    cmap : str, default="gray"
-        Colour map of the images.
+    %(image_display)s
 
     Returns
     -------
@@ -171,10 +190,8 @@ def plot_latent_traversals(
         n_rows, n_steps, figsize=(n_steps * 1.1, n_rows * 1.1), squeeze=False
     )
     low, high = float(images.min()), float(images.max())
-    for index, ax in enumerate(axes.ravel()):
-        ax.imshow(images[index], cmap=cmap, vmin=low, vmax=high)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    for image, ax in zip(images, axes.ravel()):
+        _show_image(ax, image, cmap, low, high)
     for row, dim in enumerate(dims):
         axes[row, 0].set_ylabel(f"z{dim}", rotation=0, ha="right", va="center")
     for col, value in enumerate(np.linspace(-limit, limit, n_steps)):
@@ -182,6 +199,7 @@ def plot_latent_traversals(
     return fig
 
 
+@_fill_doc
 def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"):
     """Show images (top row) next to their reconstructions (bottom row).
 
@@ -196,10 +214,7 @@ def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"
         Images; the first ``n_images`` are shown.
     n_images : int, default=8
         Number of images shown.
-    image_shape : tuple of int, default=None
-        Shape ``(height, width)`` of an image when the samples are flat.
-    cmap : str, default="gray"
-        Colour map of the images.
+    %(image_display)s
 
     Returns
     -------
@@ -230,9 +245,7 @@ def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"
     low, high = float(rows[0].min()), float(rows[0].max())
     for row, (images, title) in enumerate(zip(rows, ("input", "reconstruction"))):
         for col in range(n_images):
-            axes[row, col].imshow(images[col], cmap=cmap, vmin=low, vmax=high)
-            axes[row, col].set_xticks([])
-            axes[row, col].set_yticks([])
+            _show_image(axes[row, col], images[col], cmap, low, high)
         axes[row, 0].set_ylabel(title, rotation=0, ha="right", va="center")
     return fig
 
