@@ -1,0 +1,509 @@
+"""3-D residual networks (ResNet) that encode volumes, and their blocks."""
+
+import numbers
+
+import torch
+from sklearn.utils import check_scalar
+from torch import nn
+
+
+def _conv3(in_channels, out_channels, stride=1, groups=1, dilation=1):
+    """3x3x3 convolution whose padding keeps the size at stride 1."""
+    return nn.Conv3d(in_channels, out_channels, 3, stride=stride, padding=dilation,
+                     groups=groups, dilation=dilation, bias=False)
+
+
+def _conv1(in_channels, out_channels, stride=1):
+    """1x1x1 convolution."""
+    return nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False)
+
+
+class BasicBlock(nn.Module):
+    """Residual block of two 3x3x3 convolutions (ResNet-18 and -34).
+
+    ``relu(bn2(conv2(relu(bn1(conv1(x))))) + shortcut(x))``, where the
+    shortcut is the identity or ``downsample``.
+
+    Parameters
+    ----------
+    inplanes : int
+        Number of input channels.
+    planes : int
+        Number of channels of both convolutions and of the output
+        (``expansion = 1``).
+    stride : int, default=1
+        Stride of the first convolution.
+    downsample : torch.nn.Module, default=None
+        Shortcut that maps the input to the output's channels and size; None
+        is the identity, which needs ``inplanes == planes`` and ``stride=1``.
+    groups : int, default=1
+        Must be 1: grouped convolutions are those of :class:`Bottleneck`.
+    base_width : int, default=64
+        Accepted for the interface that :class:`ResNet` gives every block;
+        a basic block is ``planes`` wide.
+    dilation : int, default=1
+        Dilation of both convolutions.
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import BasicBlock
+    >>> BasicBlock(8, 8)(torch.zeros(2, 8, 5, 6, 4)).shape
+    torch.Size([2, 8, 5, 6, 4])
+    """
+
+    expansion = 1
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1,
+                 base_width=64, dilation=1, norm_layer=None):
+        super().__init__()
+        if groups != 1:
+            raise ValueError(
+                f"BasicBlock supports groups=1 only, got groups={groups}; use "
+                "Bottleneck for grouped convolutions."
+            )
+        norm_layer = norm_layer or nn.BatchNorm3d
+        self.conv1 = _conv3(inplanes, planes, stride, dilation=dilation)
+        self.bn1 = norm_layer(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = _conv3(planes, planes, dilation=dilation)
+        self.bn2 = norm_layer(planes)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        """Apply the block to a batch ``(batch, inplanes, H, W, D)``."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """Residual block 1x1x1, 3x3x3, 1x1x1 convolutions (ResNet-50 and deeper).
+
+    The first convolution reduces the channels to
+    ``int(planes * base_width / 64) * groups``, the 3x3x3 convolution (grouped,
+    strided) works at that width, the last one expands them to
+    ``planes * expansion``.
+
+    Parameters
+    ----------
+    inplanes : int
+        Number of input channels.
+    planes : int
+        The output has ``planes * 4`` channels (``expansion = 4``).
+    stride : int, default=1
+        Stride of the 3x3x3 convolution.
+    downsample : torch.nn.Module, default=None
+        Shortcut that maps the input to the output's channels and size; None
+        is the identity, which needs ``inplanes == 4 * planes`` and ``stride=1``.
+    groups : int, default=1
+        Number of groups of the 3x3x3 convolution.
+    base_width : int, default=64
+        Channels per group of the 3x3x3 convolution for ``planes=64``.
+    dilation : int, default=1
+        Dilation of the 3x3x3 convolution.
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import Bottleneck
+    >>> Bottleneck(16, 4)(torch.zeros(2, 16, 5, 6, 4)).shape
+    torch.Size([2, 16, 5, 6, 4])
+    """
+
+    expansion = 4
+
+    def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1,
+                 base_width=64, dilation=1, norm_layer=None):
+        super().__init__()
+        norm_layer = norm_layer or nn.BatchNorm3d
+        width = int(planes * base_width / 64) * groups
+        if width < 1:
+            raise ValueError(
+                f"planes={planes}, base_width={base_width} and groups={groups} "
+                "give a bottleneck without channels; increase base_width "
+                "(width_per_group of ResNet)."
+            )
+        self.conv1 = _conv1(inplanes, width)
+        self.bn1 = norm_layer(width)
+        self.conv2 = _conv3(width, width, stride, groups, dilation)
+        self.bn2 = norm_layer(width)
+        self.conv3 = _conv1(width, planes * self.expansion)
+        self.bn3 = norm_layer(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+        self.stride = stride
+
+    def forward(self, x):
+        """Apply the block to a batch ``(batch, inplanes, H, W, D)``."""
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return self.relu(out + shortcut)
+
+
+def _check_layers(layers):
+    layers = tuple(layers)
+    if len(layers) != 4 or not all(
+        isinstance(n, numbers.Integral) and n >= 1 for n in layers
+    ):
+        raise ValueError(
+            f"layers={layers} must hold the number of blocks of the 4 stages, "
+            "each >= 1, e.g. (2, 2, 2, 2) for ResNet-18."
+        )
+    return layers
+
+
+def _stage_geometry(replace_stride_with_dilation):
+    """``(stride, dilation of the first block, dilation of the others)`` of
+    the 4 stages; a stage whose stride is replaced dilates instead."""
+    replace = (False,) * 3 if replace_stride_with_dilation is None else tuple(
+        replace_stride_with_dilation
+    )
+    if len(replace) != 3:
+        raise ValueError(
+            f"replace_stride_with_dilation={replace_stride_with_dilation} must "
+            "be None or hold 3 booleans, one for each of the stages 2 to 4."
+        )
+    geometry, dilation = [(1, 1, 1)], 1
+    for dilate in replace:
+        previous = dilation
+        dilation *= 2 if dilate else 1
+        geometry.append((1 if dilate else 2, previous, dilation))
+    return geometry
+
+
+def _stem_geometry(initial_kernel_size):
+    """Stride and padding of the first convolution."""
+    stride = 2 if initial_kernel_size == 7 else 1
+    return stride, (initial_kernel_size - stride + 1) // 2
+
+
+def _widths(block, width_per_group):
+    """Channels of the stem and ``planes`` of the 4 stages.
+
+    A basic block has no inner width, so ``width_per_group`` sets the width
+    of the whole network; bottleneck networks keep 64 to 512 planes and
+    ``width_per_group`` sets the inner width of their blocks.
+    """
+    check_scalar(width_per_group, "width_per_group", numbers.Integral, min_val=1)
+    base = width_per_group if issubclass(block, BasicBlock) else 64
+    return base, [base * 2**index for index in range(4)]
+
+
+def _block(block, in_channels, planes, stride=1, dilation=1, *, groups,
+           width_per_group, norm_layer):
+    """A block, with a projection shortcut when its shape changes."""
+    out_channels = planes * block.expansion
+    shortcut = None
+    if stride != 1 or in_channels != out_channels:
+        shortcut = nn.Sequential(
+            _conv1(in_channels, out_channels, stride), norm_layer(out_channels)
+        )
+    return block(in_channels, planes, stride, shortcut, groups, width_per_group,
+                 dilation, norm_layer)
+
+
+def _initialize(module, zero_init_residual):
+    """He initialisation of the convolutions, unit norms, small linear maps."""
+    for layer in module.modules():
+        if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
+            nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
+        elif isinstance(layer, (nn.BatchNorm3d, nn.GroupNorm)) and layer.affine:
+            nn.init.ones_(layer.weight)
+            nn.init.zeros_(layer.bias)
+        elif isinstance(layer, nn.Linear):
+            nn.init.normal_(layer.weight, 0, 0.01)
+            nn.init.zeros_(layer.bias)
+    if zero_init_residual:
+        # Each residual branch starts at zero: every block is the identity.
+        for layer in module.modules():
+            if isinstance(layer, (BasicBlock, Bottleneck)):
+                norm = layer.bn3 if isinstance(layer, Bottleneck) else layer.bn2
+                if getattr(norm, "weight", None) is not None:
+                    nn.init.zeros_(norm.weight)
+
+
+class ResNet(nn.Module):
+    """3-D residual network that encodes a volume into ``n_embedding`` features.
+
+    A stem (a convolution with ``initial_kernel_size``, stride 2 for the
+    default 7, then a 3x3x3 max pooling of stride 2), four stages of residual
+    blocks (the last three halve the size, or dilate instead), a global
+    average pooling and a linear embedding. It takes volumes of any size.
+
+    Parameters
+    ----------
+    block : {BasicBlock, Bottleneck} or type
+        Class of the residual blocks.
+    layers : sequence of 4 int
+        Number of blocks of each stage.
+    in_channels : int, default=1
+        Number of channels of the input.
+    zero_init_residual : bool, default=False
+        Initialise the last normalisation of each block to zero, so that
+        every block starts as the identity.
+    groups : int, default=1
+        Number of groups of the 3x3x3 convolutions of bottleneck blocks.
+    width_per_group : int, default=64
+        Width of the network. With bottleneck blocks, channels per group of
+        their 3x3x3 convolutions in the first stage, doubled at each stage
+        (128 gives a wide ResNet); the stem keeps 64 channels and the stages
+        output 256 to 2048. With basic blocks, the network is
+        ``width_per_group`` channels wide: its stem and stages have
+        ``width_per_group * (1, 1, 2, 4, 8)`` channels (use 8 or 16 for a
+        small model).
+    replace_stride_with_dilation : sequence of 3 bool, default=None
+        For the stages 2 to 4, whether to keep the size and dilate the
+        convolutions instead of halving it; None is ``(False, False, False)``.
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
+    initial_kernel_size : int, default=7
+        Kernel size of the first convolution; its stride is 2 for 7, 1 for
+        any other size.
+    n_embedding : int, default=512
+        Number of output features.
+
+    Attributes
+    ----------
+    n_embedding : int
+        Number of output features, the ``encoder_out_dim`` of a VAE.
+    in_channels : int
+        Number of channels of the input.
+
+    See Also
+    --------
+    resnet18, resnet50 : The usual depths.
+    ResNetDecoder : The decoder that mirrors this network.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import BasicBlock, ResNet
+    >>> encoder = ResNet(BasicBlock, (1, 1, 1, 1), width_per_group=4, n_embedding=16)
+    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
+    torch.Size([2, 16])
+    """
+
+    def __init__(self, block, layers, in_channels=1, zero_init_residual=False,
+                 groups=1, width_per_group=64, replace_stride_with_dilation=None,
+                 norm_layer=None, initial_kernel_size=7, n_embedding=512):
+        super().__init__()
+        layers = _check_layers(layers)
+        geometry = _stage_geometry(replace_stride_with_dilation)
+        norm_layer = norm_layer or nn.BatchNorm3d
+        stem_width, planes = _widths(block, width_per_group)
+        self.in_channels = in_channels
+        self.n_embedding = n_embedding
+        stride, padding = _stem_geometry(initial_kernel_size)
+        self.conv1 = nn.Conv3d(in_channels, stem_width, initial_kernel_size,
+                               stride=stride, padding=padding, bias=False)
+        self.bn1 = norm_layer(stem_width)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool3d(3, stride=2, padding=1)
+        options = {"groups": groups, "width_per_group": width_per_group,
+                   "norm_layer": norm_layer}
+        self._channels = [stem_width]
+        for index, (n_blocks, stage_planes) in enumerate(zip(layers, planes)):
+            stride, first_dilation, dilation = geometry[index]
+            channels = stage_planes * block.expansion
+            stage = [_block(block, self._channels[-1], stage_planes, stride,
+                            first_dilation, **options)]
+            stage += [_block(block, channels, stage_planes, 1, dilation, **options)
+                      for _ in range(n_blocks - 1)]
+            self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
+            self._channels.append(channels)
+        self._n_stages = 4
+        self.avgpool = nn.AdaptiveAvgPool3d(1)
+        self.embedding = nn.Linear(self._channels[-1], n_embedding)
+        _initialize(self, zero_init_residual)
+
+    def _feature_maps(self, x):
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        for index in range(1, self._n_stages + 1):
+            x = getattr(self, f"layer{index}")(x)
+        return x
+
+    def forward(self, x):
+        """Encode a batch of volumes.
+
+        Parameters
+        ----------
+        x : torch.Tensor, shape (batch, in_channels, H, W, D)
+
+        Returns
+        -------
+        features : torch.Tensor, shape (batch, n_embedding)
+        """
+        return self.embedding(torch.flatten(self.avgpool(self._feature_maps(x)), 1))
+
+
+class ResNetTruncated(ResNet):
+    """The stem and the first ``depth`` stages of a :class:`ResNet`.
+
+    It returns feature maps rather than an embedding; the stages after
+    ``depth``, the pooling and the embedding are not built.
+
+    Parameters
+    ----------
+    block, layers, *args, **kwargs
+        The arguments of :class:`ResNet` (``n_embedding`` has no use here).
+    depth : int, default=0
+        Number of stages kept, from 0 (the stem only) to 4.
+
+    Attributes
+    ----------
+    depth : int
+        Number of stages kept.
+    out_channels : int
+        Number of channels of the returned feature maps.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import BasicBlock, ResNetTruncated
+    >>> encoder = ResNetTruncated(BasicBlock, (1, 1, 1, 1), width_per_group=4, depth=2)
+    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
+    torch.Size([2, 8, 3, 3, 2])
+    """
+
+    def __init__(self, block, layers, *args, depth=0, **kwargs):
+        check_scalar(depth, "depth", numbers.Integral, min_val=0, max_val=4)
+        super().__init__(block, layers, *args, **kwargs)
+        for index in range(depth + 1, 5):
+            delattr(self, f"layer{index}")
+        del self.avgpool, self.embedding
+        self.depth = self._n_stages = depth
+        self.out_channels = self._channels[depth]
+        self.n_embedding = None
+
+    def forward(self, x):
+        """Feature maps ``(batch, out_channels, h, w, d)`` of a batch of volumes."""
+        return self._feature_maps(x)
+
+
+def resnet18(**kwargs):
+    """3-D ResNet-18: basic blocks, 2-2-2-2 per stage.
+
+    Parameters
+    ----------
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNet
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import resnet18
+    >>> encoder = resnet18(width_per_group=4, n_embedding=8)
+    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
+    torch.Size([2, 8])
+    """
+    return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
+
+
+def resnet50(**kwargs):
+    """3-D ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
+
+    Parameters
+    ----------
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNet
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.backbones.volume import resnet50
+    >>> encoder = resnet50(width_per_group=1, n_embedding=8)
+    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
+    torch.Size([2, 8])
+    """
+    return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
+
+
+def resnet18_trunc(depth, **kwargs):
+    """The stem and first ``depth`` stages of a 3-D ResNet-18.
+
+    Parameters
+    ----------
+    depth : int
+        Number of stages kept, from 0 to 4.
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNetTruncated
+
+    Examples
+    --------
+    >>> from nidl.backbones.volume import resnet18_trunc
+    >>> resnet18_trunc(3, width_per_group=4).out_channels
+    16
+    """
+    return ResNetTruncated(BasicBlock, (2, 2, 2, 2), depth=depth, **kwargs)
+
+
+def resnet50_trunc(depth, **kwargs):
+    """The stem and first ``depth`` stages of a 3-D ResNet-50.
+
+    Parameters
+    ----------
+    depth : int
+        Number of stages kept, from 0 to 4.
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNetTruncated
+
+    Examples
+    --------
+    >>> from nidl.backbones.volume import resnet50_trunc
+    >>> resnet50_trunc(1, width_per_group=1).out_channels
+    256
+    """
+    return ResNetTruncated(Bottleneck, (3, 4, 6, 3), depth=depth, **kwargs)
