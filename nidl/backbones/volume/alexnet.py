@@ -3,12 +3,15 @@
 import torch
 from torch import nn
 
+from ._docs import fill_doc
+
 
 def _normalized(conv):
     """``conv`` followed by a batch norm and a ReLU."""
     return [conv, nn.BatchNorm3d(conv.out_channels), nn.ReLU(inplace=True)]
 
 
+@fill_doc
 class AlexNet(nn.Module):
     """3-D AlexNet that encodes a volume into ``n_embedding`` features.
 
@@ -27,19 +30,13 @@ class AlexNet(nn.Module):
 
     Attributes
     ----------
-    n_embedding : int
-        Number of output features, the ``encoder_out_dim`` of a VAE.
-    in_channels : int
-        Number of channels of the input.
+    %(encoder_attributes)s
 
     See Also
     --------
     AlexNetDecoder : The decoder that mirrors this network.
 
-    References
-    ----------
-    .. [1] A. Krizhevsky, I. Sutskever and G. E. Hinton, "ImageNet
-       Classification with Deep Convolutional Neural Networks", NeurIPS 2012.
+    %(alexnet_references)s
 
     Examples
     --------
@@ -67,14 +64,6 @@ class AlexNet(nn.Module):
         self.regressor = nn.Linear(128, n_embedding)
 
     def forward(self, x):
-        """Encode a batch of volumes.
-
-        Parameters
-        ----------
-        x : torch.Tensor, shape (batch, in_channels, H, W, D)
-
-        Returns
-        -------
-        features : torch.Tensor, shape (batch, n_embedding)
-        """
+        """Encode a batch ``(batch, in_channels, H, W, D)`` into
+        ``(batch, n_embedding)`` features."""
         return self.regressor(torch.flatten(self.features(x), 1))

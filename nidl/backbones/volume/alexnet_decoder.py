@@ -4,7 +4,14 @@ import math
 
 from torch import nn
 
-from ._shapes import check_decoder_arguments, conv_shape, transposed_conv, upsample
+from ._docs import fill_doc
+from ._mirror import (
+    MirrorDecoder,
+    check_decoder_arguments,
+    conv_shape,
+    transposed_conv,
+    upsample,
+)
 from .alexnet import _normalized
 
 
@@ -17,7 +24,8 @@ def _alexnet_shapes(spatial_shape):
     return shapes
 
 
-class AlexNetDecoder(nn.Module):
+@fill_doc
+class AlexNetDecoder(MirrorDecoder):
     """3-D decoder that mirrors an :class:`AlexNet` back to a volume.
 
     A linear layer maps the input features to a 128-channel map of the size
@@ -32,25 +40,13 @@ class AlexNetDecoder(nn.Module):
 
     Parameters
     ----------
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
 
     Attributes
     ----------
-    spatial_shape : tuple of int
-        Shape of the output volumes.
-    encoder_shapes : list of tuple of int
-        Spatial shapes of the mirrored encoder's feature maps, from its input
-        (``spatial_shape``) to the map its last convolutions work on.
+    %(decoder_attributes)s
 
-    References
-    ----------
-    .. [1] A. Krizhevsky, I. Sutskever and G. E. Hinton, "ImageNet
-       Classification with Deep Convolutional Neural Networks", NeurIPS 2012.
+    %(alexnet_references)s
 
     Examples
     --------
@@ -85,16 +81,3 @@ class AlexNetDecoder(nn.Module):
             upsample(shapes[1]),
             transposed_conv(64, out_channels, shapes[1], shapes[0], 5, 2, 0),
         )
-
-    def forward(self, z):
-        """Decode a batch.
-
-        Parameters
-        ----------
-        z : torch.Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        x : torch.Tensor, shape (batch, out_channels, *spatial_shape)
-        """
-        return self.features(self.head(z))

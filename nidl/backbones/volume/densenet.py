@@ -9,6 +9,8 @@ from sklearn.utils import check_scalar
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
+from ._docs import fill_doc
+
 
 class _DenseLayer(nn.Module):
     """Batch norm, ReLU, 1x1x1 convolution to ``bn_size * growth_rate``
@@ -100,6 +102,7 @@ def _initialize(module):
             nn.init.zeros_(layer.bias)
 
 
+@fill_doc
 class DenseNet(nn.Module):
     """3-D densely connected network (DenseNet-BC) that encodes a volume.
 
@@ -130,20 +133,14 @@ class DenseNet(nn.Module):
 
     Attributes
     ----------
-    n_embedding : int
-        Number of output features, the ``encoder_out_dim`` of a VAE.
-    in_channels : int
-        Number of channels of the input.
+    %(encoder_attributes)s
 
     See Also
     --------
     densenet121 : DenseNet-121.
     DenseNetDecoder : The decoder that mirrors this network.
 
-    References
-    ----------
-    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
-       "Densely Connected Convolutional Networks", CVPR 2017.
+    %(densenet_references)s
 
     Examples
     --------
@@ -187,20 +184,13 @@ class DenseNet(nn.Module):
         _initialize(self)
 
     def forward(self, x):
-        """Encode a batch of volumes.
-
-        Parameters
-        ----------
-        x : torch.Tensor, shape (batch, in_channels, H, W, D)
-
-        Returns
-        -------
-        features : torch.Tensor, shape (batch, n_embedding)
-        """
+        """Encode a batch ``(batch, in_channels, H, W, D)`` into
+        ``(batch, n_embedding)`` features."""
         out = F.adaptive_avg_pool3d(F.relu(self.features(x)), 1)
         return self.embedding(torch.flatten(out, 1))
 
 
+@fill_doc
 def densenet121(**kwargs):
     """3-D DenseNet-121: growth rate 32, blocks of 6, 12, 24 and 16 layers.
 
@@ -214,10 +204,7 @@ def densenet121(**kwargs):
     -------
     encoder : DenseNet
 
-    References
-    ----------
-    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
-       "Densely Connected Convolutional Networks", CVPR 2017.
+    %(densenet_references)s
 
     Examples
     --------

@@ -4,7 +4,14 @@ import math
 
 from torch import nn
 
-from ._shapes import check_decoder_arguments, conv_shape, transposed_conv, upsample
+from ._docs import fill_doc
+from ._mirror import (
+    MirrorDecoder,
+    check_decoder_arguments,
+    conv_shape,
+    transposed_conv,
+    upsample,
+)
 from .densenet import _channels, _DenseBlock, _initialize, _transition
 
 
@@ -19,7 +26,8 @@ def _densenet_shapes(spatial_shape, n_blocks):
     return shapes
 
 
-class DenseNetDecoder(nn.Module):
+@fill_doc
+class DenseNetDecoder(MirrorDecoder):
     """3-D dense decoder that mirrors a :class:`DenseNet` back to a volume.
 
     A linear layer maps the input features to a map of the size of the
@@ -35,32 +43,19 @@ class DenseNetDecoder(nn.Module):
 
     Parameters
     ----------
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
     growth_rate, block_config, num_init_features, bn_size, memory_efficient
         As for :class:`DenseNet`: pass the encoder's values to mirror it.
 
     Attributes
     ----------
-    spatial_shape : tuple of int
-        Shape of the output volumes.
-    encoder_shapes : list of tuple of int
-        Spatial shapes of the mirrored encoder's feature maps, from its input
-        (``spatial_shape``) to its deepest map: after the stem, the pooling
-        and each transition.
+    %(decoder_attributes)s
 
     See Also
     --------
     densenet121_decoder : The decoder of DenseNet-121.
 
-    References
-    ----------
-    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
-       "Densely Connected Convolutional Networks", CVPR 2017.
+    %(densenet_references)s
 
     Examples
     --------
@@ -105,38 +100,20 @@ class DenseNetDecoder(nn.Module):
         self.stem = nn.Sequential(
             nn.BatchNorm3d(num_init_features),
             nn.ReLU(inplace=True),
-            transposed_conv(num_init_features, out_channels, shapes[1], shapes[0], 7, 2, 3),
+            transposed_conv(num_init_features, out_channels, shapes[1], shapes[0],
+                            7, 2, 3),
         )
         _initialize(self)
 
-    def forward(self, z):
-        """Decode a batch.
 
-        Parameters
-        ----------
-        z : torch.Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        x : torch.Tensor, shape (batch, out_channels, *spatial_shape)
-        """
-        for stage in self.children():
-            z = stage(z)
-        return z
-
-
+@fill_doc
 def densenet121_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`densenet121` back to volumes of
     ``spatial_shape``.
 
     Parameters
     ----------
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
     **kwargs
         ``bn_size`` and ``memory_efficient``, as given to the encoder.
 

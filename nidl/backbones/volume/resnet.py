@@ -6,6 +6,8 @@ import torch
 from sklearn.utils import check_scalar
 from torch import nn
 
+from ._docs import fill_doc
+
 
 def _conv3(in_channels, out_channels, stride=1, groups=1, dilation=1):
     """3x3x3 convolution whose padding keeps the size at stride 1."""
@@ -18,6 +20,7 @@ def _conv1(in_channels, out_channels, stride=1):
     return nn.Conv3d(in_channels, out_channels, 1, stride=stride, bias=False)
 
 
+@fill_doc
 class BasicBlock(nn.Module):
     """Residual block of two 3x3x3 convolutions (ResNet-18 and -34).
 
@@ -47,10 +50,7 @@ class BasicBlock(nn.Module):
         Normalisation, called with a number of channels;
         ``torch.nn.BatchNorm3d`` if None.
 
-    References
-    ----------
-    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
-       Image Recognition", CVPR 2016.
+    %(resnet_references)s
 
     Examples
     --------
@@ -87,6 +87,7 @@ class BasicBlock(nn.Module):
         return self.relu(out + shortcut)
 
 
+@fill_doc
 class Bottleneck(nn.Module):
     """Residual block 1x1x1, 3x3x3, 1x1x1 convolutions (ResNet-50 and deeper).
 
@@ -116,10 +117,7 @@ class Bottleneck(nn.Module):
         Normalisation, called with a number of channels;
         ``torch.nn.BatchNorm3d`` if None.
 
-    References
-    ----------
-    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
-       Image Recognition", CVPR 2016.
+    %(resnet_references)s
 
     Examples
     --------
@@ -243,6 +241,7 @@ def _initialize(module, zero_init_residual):
                     nn.init.zeros_(norm.weight)
 
 
+@fill_doc
 class ResNet(nn.Module):
     """3-D residual network that encodes a volume into ``n_embedding`` features.
 
@@ -286,20 +285,14 @@ class ResNet(nn.Module):
 
     Attributes
     ----------
-    n_embedding : int
-        Number of output features, the ``encoder_out_dim`` of a VAE.
-    in_channels : int
-        Number of channels of the input.
+    %(encoder_attributes)s
 
     See Also
     --------
     resnet18, resnet50 : The usual depths.
     ResNetDecoder : The decoder that mirrors this network.
 
-    References
-    ----------
-    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
-       Image Recognition", CVPR 2016.
+    %(resnet_references)s
 
     Examples
     --------
@@ -350,16 +343,8 @@ class ResNet(nn.Module):
         return x
 
     def forward(self, x):
-        """Encode a batch of volumes.
-
-        Parameters
-        ----------
-        x : torch.Tensor, shape (batch, in_channels, H, W, D)
-
-        Returns
-        -------
-        features : torch.Tensor, shape (batch, n_embedding)
-        """
+        """Encode a batch ``(batch, in_channels, H, W, D)`` into
+        ``(batch, n_embedding)`` features."""
         return self.embedding(torch.flatten(self.avgpool(self._feature_maps(x)), 1))
 
 
@@ -407,22 +392,19 @@ class ResNetTruncated(ResNet):
         return self._feature_maps(x)
 
 
+@fill_doc
 def resnet18(**kwargs):
     """3-D ResNet-18: basic blocks, 2-2-2-2 per stage.
 
     Parameters
     ----------
-    **kwargs
-        Arguments of :class:`ResNet` after ``layers``.
+    %(resnet_kwargs)s
 
     Returns
     -------
     encoder : ResNet
 
-    References
-    ----------
-    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
-       Image Recognition", CVPR 2016.
+    %(resnet_references)s
 
     Examples
     --------
@@ -435,22 +417,19 @@ def resnet18(**kwargs):
     return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
 
 
+@fill_doc
 def resnet50(**kwargs):
     """3-D ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
 
     Parameters
     ----------
-    **kwargs
-        Arguments of :class:`ResNet` after ``layers``.
+    %(resnet_kwargs)s
 
     Returns
     -------
     encoder : ResNet
 
-    References
-    ----------
-    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
-       Image Recognition", CVPR 2016.
+    %(resnet_references)s
 
     Examples
     --------
@@ -463,6 +442,7 @@ def resnet50(**kwargs):
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
 
 
+@fill_doc
 def resnet18_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-18.
 
@@ -470,8 +450,7 @@ def resnet18_trunc(depth, **kwargs):
     ----------
     depth : int
         Number of stages kept, from 0 to 4.
-    **kwargs
-        Arguments of :class:`ResNet` after ``layers``.
+    %(resnet_kwargs)s
 
     Returns
     -------
@@ -486,6 +465,7 @@ def resnet18_trunc(depth, **kwargs):
     return ResNetTruncated(BasicBlock, (2, 2, 2, 2), depth=depth, **kwargs)
 
 
+@fill_doc
 def resnet50_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-50.
 
@@ -493,8 +473,7 @@ def resnet50_trunc(depth, **kwargs):
     ----------
     depth : int
         Number of stages kept, from 0 to 4.
-    **kwargs
-        Arguments of :class:`ResNet` after ``layers``.
+    %(resnet_kwargs)s
 
     Returns
     -------

@@ -4,7 +4,14 @@ import math
 
 from torch import nn
 
-from ._shapes import check_decoder_arguments, conv_shape, transposed_conv, upsample
+from ._docs import fill_doc
+from ._mirror import (
+    MirrorDecoder,
+    check_decoder_arguments,
+    conv_shape,
+    transposed_conv,
+    upsample,
+)
 from .resnet import (
     BasicBlock,
     Bottleneck,
@@ -29,7 +36,8 @@ def _resnet_shapes(spatial_shape, initial_kernel_size, geometry):
     return shapes
 
 
-class ResNetDecoder(nn.Module):
+@fill_doc
+class ResNetDecoder(MirrorDecoder):
     """3-D residual decoder that mirrors a :class:`ResNet` back to a volume.
 
     A linear layer maps the input features to the encoder's deepest feature
@@ -47,24 +55,14 @@ class ResNetDecoder(nn.Module):
         Class of the residual blocks.
     layers : sequence of 4 int
         Number of blocks of each stage, in the order of the encoder.
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
     zero_init_residual, groups, width_per_group, replace_stride_with_dilation, \
 norm_layer, initial_kernel_size
         As for :class:`ResNet`: pass the encoder's values to mirror it.
 
     Attributes
     ----------
-    spatial_shape : tuple of int
-        Shape of the output volumes.
-    encoder_shapes : list of tuple of int
-        Spatial shapes of the mirrored encoder's feature maps, from its input
-        (``spatial_shape``) to its deepest map: after the stem, the pooling
-        and each stage.
+    %(decoder_attributes)s
 
     See Also
     --------
@@ -108,18 +106,17 @@ norm_layer, initial_kernel_size
         )
         for index in reversed(range(4)):
             _, first_dilation, dilation = geometry[index]
-            stage = [_block(block, channels[index], planes[index], 1, dilation, **options)
-                     for _ in range(layers[index] - 1)]
+            stage = [
+                _block(block, channels[index], planes[index], 1, dilation, **options)
+                for _ in range(layers[index] - 1)
+            ]
+            # The last block goes to the channels of the stage before, and
+            # an upsampling to its size.
+            before = planes[index - 1] if index else planes[0]
+            stage.append(_block(block, channels[index], before, 1, first_dilation,
+                                **options))
             if index:
-                stage += [
-                    _block(block, channels[index], planes[index - 1], 1,
-                           first_dilation, **options),
-                    upsample(shapes[index + 1]),
-                ]
-            else:
-                stage.append(
-                    _block(block, channels[0], planes[0], 1, dilation, **options)
-                )
+                stage.append(upsample(shapes[index + 1]))
             self.add_module(f"layer{index + 1}", nn.Sequential(*stage))
         stem = []
         if channels[0] != stem_width:
@@ -134,33 +131,14 @@ norm_layer, initial_kernel_size
         self.stem = nn.Sequential(*stem)
         _initialize(self, zero_init_residual)
 
-    def forward(self, z):
-        """Decode a batch.
 
-        Parameters
-        ----------
-        z : torch.Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        x : torch.Tensor, shape (batch, out_channels, *spatial_shape)
-        """
-        for stage in self.children():
-            z = stage(z)
-        return z
-
-
+@fill_doc
 def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet18` back to volumes of ``spatial_shape``.
 
     Parameters
     ----------
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
     **kwargs
         Other arguments of :class:`ResNetDecoder`, as given to the encoder.
 
@@ -180,17 +158,13 @@ def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
                          out_channels, **kwargs)
 
 
+@fill_doc
 def resnet50_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet50` back to volumes of ``spatial_shape``.
 
     Parameters
     ----------
-    spatial_shape : tuple of 3 int
-        Shape of the output volumes, without the channel axis.
-    in_features : int
-        Number of input features (a VAE's ``latent_dim``).
-    out_channels : int, default=1
-        Number of channels of the output.
+    %(decoder_parameters)s
     **kwargs
         Other arguments of :class:`ResNetDecoder`, as given to the encoder.
 

@@ -1,8 +1,8 @@
-"""Spatial shapes of 3-D feature maps, and the layers that undo a size change.
+"""What the decoders that mirror an encoder share.
 
-The decoders mirror an encoder for one input shape: they compute the shapes
-of the encoder's feature maps with :func:`conv_shape` and grow their own
-feature maps back through the same shapes, so that the output has exactly the
+A decoder mirrors an encoder for one input shape: it computes the shapes of
+the encoder's feature maps with :func:`conv_shape` and grows its own feature
+maps back through the same shapes, so that its output has exactly the
 input's shape, odd sizes included.
 """
 
@@ -70,3 +70,23 @@ def check_decoder_arguments(spatial_shape, in_features, out_channels, shapes_of,
             f"{smallest} voxels."
         )
     return spatial_shape, shapes
+
+
+class MirrorDecoder(nn.Module):
+    """Base of the decoders: its stages, registered in order, run one after
+    the other."""
+
+    def forward(self, z):
+        """Decode a batch.
+
+        Parameters
+        ----------
+        z : torch.Tensor, shape (batch, in_features)
+
+        Returns
+        -------
+        x : torch.Tensor, shape (batch, out_channels, *spatial_shape)
+        """
+        for stage in self.children():
+            z = stage(z)
+        return z
