@@ -1,14 +1,17 @@
 """The base of the VAE family: what every variational autoencoder of nidl shares."""
 
+import contextlib
 import inspect
+import math
 import numbers
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from sklearn.utils import check_array, check_scalar
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
-from torch.distributions import Normal
+from torch.distributions import Laplace, Normal
 
 from ...losses._likelihood import (
     check_distribution_name,
@@ -16,6 +19,7 @@ from ...losses._likelihood import (
     negative_log_likelihood,
 )
 from ...utils import check_input, returns_numpy
+from ...utils._data import first_input
 from .._docs import fill_step_docs
 from ..base import BaseEstimator, TransformerMixin
 from ._vae_training import VAETrainingMixin
@@ -42,6 +46,45 @@ def decoder_mean(p):
     tensor([0.5000, 0.5000])
     """
     return p if isinstance(p, torch.Tensor) else p.mean
+
+
+#: Range of the log-variances the family trains, of the posterior and of a
+#: learned observation scale: standard deviations from about 3e-7 to 2e4.
+#: Unbounded, a log-variance that a large learning rate drives to -180 or
+#: +100 underflows or overflows its variance, and training gives NaN.
+LOG_VARIANCE_RANGE = (-30.0, 20.0)
+
+#: The learned observation scales :class:`VAEBase` offers.
+OBSERVATION_SCALES = ("fixed", "shared", "feature")
+
+
+def bounded_log_variance(value, low=LOG_VARIANCE_RANGE[0], high=LOG_VARIANCE_RANGE[1]):
+    """A log-variance kept inside ``(low, high)``, smoothly.
+
+    The identity (up to rounding) well inside the range; near and beyond
+    its ends, the value saturates through softplus functions, so that the
+    variance and its gradient stay finite and the gradient never vanishes
+    exactly (a hard clamp would leave a unit stuck at a bound).
+
+    Parameters
+    ----------
+    value : torch.Tensor
+        Unbounded log-variances.
+    low, high : float
+        The bounds.
+
+    Returns
+    -------
+    bounded : torch.Tensor
+        Of the shape of ``value``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> bounded_log_variance(torch.tensor([-200.0, -1.0, 0.0, 200.0]))
+    tensor([-30.,  -1.,   0.,  20.])
+    """
+    return high - F.softplus(high - (low + F.softplus(value - low)))
 
 
 def parent_arguments(parent_init, local_variables):
@@ -93,13 +136,13 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
     """
 
     _user_modules = ("encoder", "decoder")
-    _layer_parameters = ("encoder_out_dim", "latent_dim")
+    _layer_parameters = ("encoder_out_dim", "latent_dim", "observation_scale")
     _layers_from_parameters = True
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, default_dist="normal",
-        stochastic_transform=True, lr=1e-4, weight_decay=1e-2, random_state=None,
-        batch_size=128, **kwargs,
+        observation_scale="fixed", stochastic_transform=True, lr=1e-4,
+        weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
         super().__init__(**kwargs)
         self.encoder = encoder
@@ -107,6 +150,7 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         self.encoder_out_dim = encoder_out_dim
         self.latent_dim = latent_dim
         self.default_dist = default_dist
+        self.observation_scale = observation_scale
         self.stochastic_transform = stochastic_transform
         self.lr = lr
         self.weight_decay = weight_decay
@@ -121,6 +165,18 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         check_scalar(self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1)
         check_scalar(self.latent_dim, "latent_dim", numbers.Integral, min_val=1)
         check_distribution_name(self.default_dist)
+        if self.observation_scale not in OBSERVATION_SCALES:
+            accepted = ", ".join(repr(name) for name in OBSERVATION_SCALES)
+            raise ValueError(
+                f"observation_scale={self.observation_scale!r} is not supported; "
+                f"use one of {accepted}."
+            )
+        if self.observation_scale != "fixed" and self.default_dist == "bernoulli":
+            raise ValueError(
+                f"observation_scale={self.observation_scale!r} learns the scale of a "
+                "Normal or Laplace likelihood, but a Bernoulli has none; use "
+                "default_dist='normal' or 'laplace', or observation_scale='fixed'."
+            )
         check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
         # The loss checks its own parameters (beta: a number >= 0 or a
@@ -136,10 +192,104 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         """
         raise NotImplementedError
 
+    def _likelihood_options(self):
+        """The likelihood options of the loss: its name, and exactness.
+
+        A learned observation scale is trained on the exact negative
+        log-likelihood, the only one in which the scale appears.
+        """
+        return {
+            "default_dist": self.default_dist,
+            "exact_likelihood": self.observation_scale != "fixed",
+        }
+
     def _build_modules(self):
-        self.fc_mu = nn.Linear(self.encoder_out_dim, self.latent_dim)
-        self.fc_logvar = nn.Linear(self.encoder_out_dim, self.latent_dim)
+        self.fc_mu = nn.Linear(self._head_width(), self.latent_dim)
+        self.fc_logvar = nn.Linear(self._head_width(), self.latent_dim)
+        self.observation_log_scale = self._initial_log_scale()
         self._criterion = self._make_criterion()
+
+    def _head_width(self):
+        """Number of inputs of the posterior heads."""
+        return self.encoder_out_dim
+
+    def _initial_log_scale(self):
+        """The learned log observation scale at the start of training, or None.
+
+        It starts at the standard deviation of the training data (see
+        ``_check_data``), or at 1 before any data is seen. One value per
+        feature needs the shape of the samples: until ``fit`` has seen the
+        data, the model holds a single value.
+        """
+        if self.observation_scale == "fixed":
+            return None
+        shape = ()
+        if self.observation_scale == "feature":
+            shape = getattr(self, "sample_shape_", ())
+        return nn.Parameter(torch.full(shape, math.log(self.__dict__.get("_data_scale", 1.0))))
+
+    def _check_data(self, X, val_dataloader):
+        super()._check_data(X, val_dataloader)
+        if self.observation_scale != "fixed":
+            # A learned scale starts at the standard deviation of the data
+            # (of its first batch, for a Dataset or DataLoader): the scale of
+            # a model that reconstructs nothing yet. It then moves by about
+            # the learning rate per step, so that starting at 1 would leave
+            # it far from the noise of data of small variance.
+            data = X if isinstance(X, torch.Tensor) else first_input(X, self._engine_option("input_key"))
+            scale = float(torch.as_tensor(data, dtype=torch.float64).std())
+            self._data_scale = scale if math.isfinite(scale) and scale > 0 else 1.0
+
+    def configure_model(self):
+        super().configure_model()
+        if self.observation_scale == "feature" and not hasattr(self, "sample_shape_"):
+            raise ValueError(
+                "observation_scale='feature' learns one scale per feature, whose "
+                "number is known from the data: train with fit(), which builds "
+                "the scales from the data, or use observation_scale='shared'."
+            )
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # One scale per feature has the shape of the samples, which a freshly
+        # built estimator does not know yet: take the saved one's shape.
+        saved = state_dict.get(prefix + "observation_log_scale")
+        current = getattr(self, "observation_log_scale", None)
+        if saved is not None and current is not None and saved.shape != current.shape:
+            self.observation_log_scale = nn.Parameter(torch.empty_like(saved))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _likelihood(self, output):
+        """The decoder's output as the likelihood trained: with its learned scale.
+
+        A tensor output is the mean of a Normal or Laplace whose scale is
+        the learned one; without a learned scale, and for a distribution
+        the decoder returns, the output is returned as it is.
+        """
+        if self.observation_log_scale is None or not isinstance(output, torch.Tensor):
+            return output
+        distribution = Normal if self.default_dist == "normal" else Laplace
+        return distribution(output, self._learned_scale().to(output.dtype), validate_args=False)
+
+    def _learned_scale(self):
+        """The learned observation scale, its log-variance bounded."""
+        return torch.exp(0.5 * bounded_log_variance(2.0 * self.observation_log_scale))
+
+    @property
+    def observation_scale_(self):
+        """The learned scale of the likelihood: one value, or one per feature.
+
+        A NumPy array, of shape () for ``observation_scale="shared"`` and of
+        the samples' shape for ``"feature"``: the standard deviation of a
+        Normal likelihood, the scale of a Laplace.
+        """
+        check_is_fitted(self)
+        if self.observation_log_scale is None:
+            raise AttributeError(
+                "observation_scale_ exists only for a learned scale; this "
+                f"{type(self).__name__} has observation_scale='fixed'."
+            )
+        with torch.no_grad():
+            return self._learned_scale().cpu().numpy()
 
     def _parameters_changed(self, changed):
         super()._parameters_changed(changed)
@@ -171,7 +321,7 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
                     )
                 code = self.encode(x).mean
                 try:
-                    mean = decoder_mean(self.decoder(code))
+                    mean = decoder_mean(self._decode(code))
                 except RuntimeError as error:
                     raise ValueError(
                         f"the decoder failed on latent codes of {code.shape[1]} "
@@ -236,12 +386,32 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         """
         check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
         with torch.no_grad():
-            return decoder_mean(self.decoder(self._sample_prior(n_samples)))
+            return decoder_mean(self._decode(self._sample_prior(n_samples)))
 
     def _posterior_parameters(self, x):
-        """Mean and log-variance of ``q(z|x)``."""
-        features = self.encoder(x)
-        return self.fc_mu(features), self.fc_logvar(features)
+        """Mean and log-variance of ``q(z|x)``, the latter bounded.
+
+        The log-variance is kept in :data:`LOG_VARIANCE_RANGE`, so that the
+        variance and the gradients stay finite at large learning rates.
+        """
+        return self._heads(self.encoder(x))
+
+    def _decode(self, code):
+        """The decoder's output for a batch of codes."""
+        return self.decoder(code)
+
+    def _conditioned(self, batch):
+        """Context in which the model sees what ``batch`` holds beyond its input.
+
+        Nothing for an unconditional model; a conditional VAE reads the
+        covariates of the batch here (see
+        :class:`~nidl.estimators.autoencoders.ConditionalVAE`).
+        """
+        return contextlib.nullcontext()
+
+    def _heads(self, features):
+        """Posterior mean and bounded log-variance from encoder features."""
+        return self.fc_mu(features), bounded_log_variance(self.fc_logvar(features))
 
     @fill_step_docs
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
@@ -258,9 +428,10 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
             is False.
         """
         x = self._batch_input(batch)
+        with self._conditioned(batch):
+            mu, logvar = self._posterior_parameters(x)
         if not self.stochastic_transform:
-            return self.fc_mu(self.encoder(x))
-        mu, logvar = self._posterior_parameters(x)
+            return mu
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
 
     # ------------------------------------------------------------------
@@ -280,6 +451,10 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
             Decoder means, shaped like the training samples: a NumPy array for
             array-like input, a CPU tensor for a tensor.
         """
+        return self._inverse_transform(X)
+
+    def _inverse_transform(self, X, covariates=None):
+        """``inverse_transform``, codes paired with ``covariates`` rows if given."""
         check_is_fitted(self)
         values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
         Z = check_array(values, dtype="float32", input_name="X")
@@ -291,9 +466,10 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
             )
 
         def decode(batch, batch_idx):
-            return decoder_mean(self.decoder(batch))
+            with self._conditioned(batch):
+                return decoder_mean(self._decode(self._batch_input(batch)))
 
-        decoded = self._predict(torch.from_numpy(Z), decode)
+        decoded = self._predict(torch.from_numpy(Z), decode, y=covariates)
         return decoded.numpy() if returns_numpy(X) else decoded
 
 
@@ -337,12 +513,17 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         compare (the decoder's scale is used where the loss uses it).
         """
         q = self.encode(x)
-        return self._negative_log_likelihood(self.decoder(q.rsample()), x), self._kl_per_sample(q)
+        return self._negative_log_likelihood(self._decode(q.rsample()), x), self._kl_per_sample(q)
 
-    def _negative_log_likelihood(self, p, x):
-        """Per-sample ``-log p(x|z)`` of the likelihood trained, constants included."""
+    def _negative_log_likelihood(self, output, x):
+        """Per-sample ``-log p(x|z)`` of the likelihood trained, constants included.
+
+        ``output`` is what the decoder returned; a learned scale is applied
+        here.
+        """
         return negative_log_likelihood(
-            p, x, self.default_dist, use_scale=self.criterion.exact_likelihood
+            self._likelihood(output), x, self.default_dist,
+            use_scale=self.criterion.exact_likelihood,
         )
 
     def score_samples(self, X, return_terms=False):
@@ -391,20 +572,25 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
         >>> elbo.shape, bool(np.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"])))
         ((32,), True)
         """
+        return self._score_samples(X, return_terms)
+
+    def _score_samples(self, X, return_terms, covariates=None):
+        """``score_samples``, samples paired with ``covariates`` rows if given."""
         check_is_fitted(self)
         data = check_input(self, X, reset=False)
 
         def terms_of(batch, batch_idx):
-            nll, kl = self._elbo_terms(self._batch_input(batch))
+            with self._conditioned(batch):
+                nll, kl = self._elbo_terms(self._batch_input(batch))
             return {"rec_loss": nll, "kl_loss": kl}
 
-        terms = self._predict(data, terms_of)
+        terms = self._predict(data, terms_of, y=covariates)
         elbo = -(terms["rec_loss"] + terms["kl_loss"])
         if returns_numpy(X):
             elbo, terms = elbo.numpy(), {name: v.numpy() for name, v in terms.items()}
         return (elbo, terms) if return_terms else elbo
 
-    def score(self, X, y=None):
+    def score(self, X, y=None, sample_weight=None):
         """Mean evidence lower bound (ELBO) per sample; higher is better.
 
         The mean of :meth:`score_samples`.
@@ -415,11 +601,17 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
             Data shaped like the training data.
         y : None
             Ignored.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
 
         Returns
         -------
         score : float
             Mean ELBO per sample, in nats.
         """
-        elbo = self.score_samples(X)
-        return float(np.mean(np.asarray(elbo, dtype=np.float64)))
+        return self._mean_score(self.score_samples(X), sample_weight)
+
+    @staticmethod
+    def _mean_score(elbo, sample_weight):
+        """The (weighted) mean of per-sample ELBOs, as a float."""
+        return float(np.average(np.asarray(elbo, dtype=np.float64), weights=sample_weight))

@@ -19,6 +19,14 @@ SHARED_DOCS = {
     Decoder likelihood when the decoder returns a tensor: squared error
     for ``"normal"``, absolute error for ``"laplace"``, binary
     cross-entropy for ``"bernoulli"`` (data in [0, 1]).""",
+    "observation_scale": """observation_scale : {"fixed", "shared", "feature"}, default="fixed"
+    Scale of a Normal or Laplace likelihood: ``"fixed"`` keeps the scale
+    ``default_dist`` implies (the squared or absolute error); ``"shared"``
+    learns one scale for all features and ``"feature"`` one per feature
+    (``observation_scale_``), both trained on the exact negative
+    log-likelihood. A learned scale lets the likelihood match the noise of
+    the data, so that the KL term does not dominate on data of small
+    variance, as intensities of brain images are.""",
     "stochastic_transform": """stochastic_transform : bool, default=True
     If True, ``transform`` returns samples of ``q(z|x)``; if False, the
     posterior means.""",
@@ -58,6 +66,9 @@ fc_mu : torch.nn.Linear
     construction.
 fc_logvar : torch.nn.Linear
     Head mapping encoder features to the posterior log-variance.
+observation_scale_ : numpy.ndarray
+    The learned scale of the likelihood, of shape () or the samples'
+    shape; only with a learned ``observation_scale``.
 n_features_in_ : int
     Size of the second axis of the training data.
 sample_shape_ : tuple of int

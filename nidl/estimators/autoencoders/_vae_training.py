@@ -47,7 +47,7 @@ class VAETrainingMixin:
         """Posterior ``q(z|x)`` and decoder output for a training or validation batch."""
         mu, logvar = self._posterior_parameters(x)
         std = torch.exp(0.5 * logvar)
-        p = self.decoder(mu + std * torch.randn_like(mu))
+        p = self._likelihood(self._decode(mu + std * torch.randn_like(mu)))
         return Normal(mu, std, validate_args=False), p
 
     def _loss_values(self, x, stage, step):
@@ -100,7 +100,8 @@ class VAETrainingMixin:
         loss_values = self._loss_values
         if self._engine_option("compile") and stage == "train":
             loss_values = self._compiled_loss_values()
-        values = loss_values(x, stage, step)
+        with self._conditioned(batch):
+            values = loss_values(x, stage, step)
         # Entries named "loss" or "*_loss" are loss terms; the others are the
         # weights and targets in force (beta, capacities).
         losses = {
@@ -218,6 +219,8 @@ class VAETrainingMixin:
     def configure_optimizers(self):
         """A list holding one AdamW over all parameters, with ``lr`` and ``weight_decay``.
 
+        A learned observation scale has no weight decay.
+
         The fused implementation updates all parameters in one kernel where
         their device has it (CPU and CUDA among others): the same update
         rule as the default loop over parameters, which launches about a
@@ -225,9 +228,15 @@ class VAETrainingMixin:
         step of a small model.
         """
         parameters = list(self.parameters())
+        scale = getattr(self, "observation_log_scale", None)
+        groups = [{"params": [p for p in parameters if p is not scale]}]
+        if scale is not None:
+            # Weight decay would pull the learned scale towards 1, whatever
+            # the noise of the data.
+            groups.append({"params": [scale], "weight_decay": 0.0})
         return [
             torch.optim.AdamW(
-                parameters,
+                groups,
                 lr=self.lr,
                 weight_decay=self.weight_decay,
                 fused=_fused_optimizer_supported(parameters),

@@ -65,6 +65,7 @@ class BetaTCVAE(VAE):
         takes the number of training samples; set it when the training data
         cannot tell its length (an iterable dataset).
     %(default_dist)s
+    %(observation_scale)s
     %(stochastic_transform)s
     %(training)s
 
@@ -105,7 +106,8 @@ class BetaTCVAE(VAE):
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, alpha=1.0, beta=6.0,
-        gamma=1.0, dataset_size=None, default_dist="normal", stochastic_transform=True,
+        gamma=1.0, dataset_size=None, default_dist="normal",
+        observation_scale="fixed", stochastic_transform=True,
         lr=1e-4, weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
         super().__init__(**parent_arguments(VAE.__init__, locals()))
@@ -143,5 +145,5 @@ class BetaTCVAE(VAE):
             beta=self.beta,
             gamma=self.gamma,
             dataset_size=dataset_size,
-            default_dist=self.default_dist,
+            **self._likelihood_options(),
         )

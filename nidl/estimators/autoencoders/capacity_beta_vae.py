@@ -35,6 +35,7 @@ class CapacityBetaVAE(VAEBase):
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
     %(default_dist)s
+    %(observation_scale)s
     %(stochastic_transform)s
     %(training)s
 
@@ -74,7 +75,8 @@ class CapacityBetaVAE(VAEBase):
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, gamma=1000.0,
         capacity_min=0.0, capacity_max=25.0, capacity_steps=100000,
-        default_dist="normal", stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
+        default_dist="normal", observation_scale="fixed",
+        stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
         random_state=None, batch_size=128, **kwargs,
     ):
         super().__init__(**parent_arguments(VAEBase.__init__, locals()))
@@ -89,5 +91,5 @@ class CapacityBetaVAE(VAEBase):
             capacity_min=self.capacity_min,
             capacity_max=self.capacity_max,
             capacity_steps=self.capacity_steps,
-            default_dist=self.default_dist,
+            **self._likelihood_options(),
         )

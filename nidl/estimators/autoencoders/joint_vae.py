@@ -89,6 +89,7 @@ class JointVAE(ClusterMixin, VAEBase):
     discrete_capacity_steps : int, default=25000
         Number of optimiser steps over which the discrete capacity rises.
     %(default_dist)s
+    %(observation_scale)s
     %(training)s
 
     Attributes
@@ -138,7 +139,8 @@ class JointVAE(ClusterMixin, VAEBase):
         continuous_gamma=30.0, continuous_capacity_min=0.0,
         continuous_capacity_max=25.0, continuous_capacity_steps=25000,
         discrete_gamma=30.0, discrete_capacity_min=0.0, discrete_capacity_max=25.0,
-        discrete_capacity_steps=25000, default_dist="normal", lr=1e-4,
+        discrete_capacity_steps=25000, default_dist="normal",
+        observation_scale="fixed", lr=1e-4,
         weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
         # Codes are continuous means and class probabilities: the transform
@@ -200,7 +202,7 @@ class JointVAE(ClusterMixin, VAEBase):
             discrete_capacity_min=self.discrete_capacity_min,
             discrete_capacity_max=self.discrete_capacity_max,
             discrete_capacity_steps=self.discrete_capacity_steps,
-            default_dist=self.default_dist,
+            **self._likelihood_options(),
         )
 
     def _build_modules(self):
@@ -266,8 +268,7 @@ class JointVAE(ClusterMixin, VAEBase):
             probabilities.
         """
         features = self.encoder(x)
-        mu = self.fc_mu(features)
-        logvar = self.fc_logvar(features)
+        mu, logvar = self._heads(features)
         continuous = Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
         temperature = torch.tensor(
             self.temperature_at(self.global_step), dtype=mu.dtype, device=mu.device
@@ -283,7 +284,7 @@ class JointVAE(ClusterMixin, VAEBase):
         # The relaxation of the categoricals depends on the step: the
         # posterior comes from encode, not from the Gaussian heads alone.
         q = self.encode(x)
-        return q, self.decoder(q.rsample())
+        return q, self._likelihood(self._decode(q.rsample()))
 
     def _values_in_force(self, values, step):
         in_force = super()._values_in_force(values, step)

@@ -39,6 +39,7 @@ class VAE(VAEBase):
         weight`` such as :class:`nidl.losses.LinearWarmup`, evaluated at the
         optimiser step.
     %(default_dist)s
+    %(observation_scale)s
     %(stochastic_transform)s
     %(training)s
 
@@ -74,11 +75,12 @@ class VAE(VAEBase):
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, beta=1.0,
-        default_dist="normal", stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
+        default_dist="normal", observation_scale="fixed",
+        stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
         random_state=None, batch_size=128, **kwargs,
     ):
         super().__init__(**parent_arguments(VAEBase.__init__, locals()))
         self.beta = beta
 
     def _make_criterion(self):
-        return BetaVAELoss(beta=self.beta, default_dist=self.default_dist)
+        return BetaVAELoss(beta=self.beta, **self._likelihood_options())

@@ -1,0 +1,418 @@
+"""Conditional VAE: encoder and decoder conditioned on covariates."""
+
+import contextlib
+import numbers
+
+import numpy as np
+import torch
+from sklearn.utils import check_array, check_scalar
+from sklearn.utils.validation import check_is_fitted
+
+from ...utils import check_input, returns_numpy
+from ...utils._data import is_dataset, is_loader
+from ._base import parent_arguments
+from ._docs import fill_shared_docs
+from .vae import VAE
+
+
+@fill_shared_docs
+class ConditionalVAE(VAE):
+    r"""Conditional VAE: encoder and decoder see the covariates of each sample.
+
+    A conditional VAE [1]_ models ``p(x|z, c)`` with a posterior
+    ``q(z|x, c)``, where ``c`` holds known covariates of each sample (age,
+    sex, site, ...). The covariates are appended to the encoder's features
+    before the posterior heads, and to the latent code before the decoder,
+    which therefore takes ``latent_dim + n_covariates`` inputs. What the
+    covariates explain need not be written in the latents: conditioning on
+    the acquisition site, for instance, leaves latents that carry less of
+    it, and decoding a brain's latents with other covariates gives
+    counterfactual images (the same brain at another age). The loss is the
+    beta-VAE loss of :class:`VAE`.
+
+    **Covariates.** Pass them as a float array of shape (n_samples,
+    n_covariates), one row per sample: one-hot columns for categorical
+    covariates, standardised ones for continuous covariates. ``fit``,
+    ``transform``, ``inverse_transform``, ``score_samples``, ``score`` and
+    ``sample`` take them as ``covariates=``. A Dataset or DataLoader
+    carries them in its samples instead: items or batches ``(x,
+    covariates, ...)``. Inside a scikit-learn ``Pipeline``, a grid search or
+    ``cross_val_score``, the covariates travel as metadata: enable
+    scikit-learn's metadata routing and request them (see Examples). This
+    keeps the data what the other steps of a pipeline expect (the voxels a
+    masker gives), and lets scikit-learn split the covariates with the
+    samples in cross-validation.
+
+    Parameters
+    ----------
+    %(modules)s
+    n_covariates : int
+        Number of covariate columns.
+    beta : float or callable, default=1.0
+        Weight of the KL divergence, or a schedule ``step -> weight``.
+    %(default_dist)s
+    %(observation_scale)s
+    %(stochastic_transform)s
+    %(training)s
+
+    Attributes
+    ----------
+    %(attributes)s
+    criterion : BetaVAELoss
+        The loss minimised, built from the parameters.
+
+    See Also
+    --------
+    VAE : The unconditional model.
+
+    References
+    ----------
+    .. [1] K. Sohn, H. Lee and X. Yan, "Learning Structured Output
+       Representation using Deep Conditional Generative Models", NeurIPS
+       2015.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from torch import nn
+    >>> from nidl.estimators.autoencoders import ConditionalVAE
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.normal(size=(64, 8)).astype("float32")
+    >>> C = rng.normal(size=(64, 1)).astype("float32")
+    >>> cvae = ConditionalVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()),
+    ...                       nn.Linear(2 + 1, 8), encoder_out_dim=16, latent_dim=2,
+    ...                       n_covariates=1, lr=1e-2, random_state=0, max_epochs=2,
+    ...                       enable_progress_bar=False)
+    >>> Z = cvae.fit(X, covariates=C).transform(X, covariates=C)
+    >>> Z.shape
+    (64, 2)
+    >>> cvae.inverse_transform(Z, covariates=C + 1.0).shape  # counterfactuals
+    (64, 8)
+
+    In a pipeline, the covariates are routed to the steps that request them:
+
+    >>> import sklearn
+    >>> from sklearn.pipeline import make_pipeline
+    >>> from sklearn.preprocessing import StandardScaler
+    >>> with sklearn.config_context(enable_metadata_routing=True):
+    ...     step = cvae.set_fit_request(covariates=True).set_transform_request(
+    ...         covariates=True)
+    ...     pipe = make_pipeline(StandardScaler(), step).fit(X, covariates=C)
+    ...     pipe.transform(X, covariates=C).shape
+    (64, 2)
+    """
+
+    _layer_parameters = VAE._layer_parameters + ("n_covariates",)
+
+    def __init__(
+        self, encoder, decoder, encoder_out_dim, latent_dim, n_covariates, beta=1.0,
+        default_dist="normal", observation_scale="fixed", stochastic_transform=True,
+        lr=1e-4, weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
+    ):
+        super().__init__(**parent_arguments(VAE.__init__, locals()))
+        self.n_covariates = n_covariates
+
+    # ------------------------------------------------------------------
+    # Hooks of the base class
+    # ------------------------------------------------------------------
+    def _check_params(self):
+        check_scalar(self.n_covariates, "n_covariates", numbers.Integral, min_val=1)
+        super()._check_params()
+
+    def _head_width(self):
+        # The heads read the encoder's features followed by the covariates.
+        return self.encoder_out_dim + self.n_covariates
+
+    def _check_modules(self, x):
+        # Only the shapes are checked here: any covariate values serve.
+        with self._given(torch.zeros(len(x), self.n_covariates)):
+            super()._check_modules(x)
+
+    def _check_targets(self, X, y):
+        # fit pairs the samples of an array or tensor with their covariates,
+        # as a supervised estimator pairs them with targets.
+        return self.__dict__.get("_fit_covariates")
+
+    @contextlib.contextmanager
+    def _given(self, covariates):
+        """Condition every encoding and decoding in the block on ``covariates``."""
+        previous = self.__dict__.get("_covariates")
+        self.__dict__["_covariates"] = covariates
+        try:
+            yield
+        finally:
+            self.__dict__["_covariates"] = previous
+
+    def _conditioned(self, batch):
+        return self._given(self._batch_covariates(batch))
+
+    def _batch_covariates(self, batch):
+        """The covariates of a ``(x, covariates, ...)`` batch, checked."""
+        if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+            raise ValueError(
+                "ConditionalVAE needs the covariates of every sample, but got "
+                f"batches of {type(batch).__name__} without them; pass "
+                "covariates=... with arrays and tensors, or a Dataset or "
+                "DataLoader whose items are (x, covariates)."
+            )
+        x, covariates = self._batch_input(batch), batch[1]
+        covariates = torch.as_tensor(covariates, dtype=x.dtype, device=x.device)
+        if covariates.shape != (len(x), self.n_covariates):
+            raise ValueError(
+                f"a batch of {len(x)} samples holds covariates of shape "
+                f"{tuple(covariates.shape)}, but ConditionalVAE expects "
+                f"({len(x)}, {self.n_covariates}) (n_covariates={self.n_covariates})."
+            )
+        return covariates
+
+    def _current_covariates(self, n_rows):
+        covariates = self.__dict__.get("_covariates")
+        if covariates is None:
+            raise ValueError(
+                "ConditionalVAE encodes and decodes given covariates; pass "
+                "them, e.g. encode(x, covariates) or sample(n, covariates)."
+            )
+        if len(covariates) != n_rows:
+            raise ValueError(
+                f"got covariates for {len(covariates)} samples but {n_rows} "
+                "samples; pass one row of covariates per sample."
+            )
+        return covariates
+
+    def _heads(self, features):
+        covariates = self._current_covariates(len(features)).to(features)
+        return super()._heads(torch.cat([features, covariates], dim=1))
+
+    def _decode(self, code):
+        covariates = self._current_covariates(len(code)).to(code)
+        return self.decoder(torch.cat([code, covariates], dim=1))
+
+    def _checked_covariates(self, covariates, X, method):
+        """Covariates given to ``method`` as a float32 tensor, or None.
+
+        Arrays and tensors need them; a Dataset or DataLoader carries them
+        in its batches.
+        """
+        carried = is_loader(X) or is_dataset(X)
+        if covariates is None:
+            if carried:
+                return None
+            raise ValueError(
+                f"ConditionalVAE.{method} needs the covariates of the samples; "
+                f"pass {method}(X, covariates=...). Inside a Pipeline or a "
+                "search, enable metadata routing and request them, e.g. "
+                f"set_{method}_request(covariates=True)."
+            )
+        if carried:
+            raise ValueError(
+                f"{method} got covariates=... with a Dataset or DataLoader, "
+                "whose batches carry the covariates as (x, covariates); pass "
+                "one or the other."
+            )
+        values = covariates.detach().cpu().numpy() if isinstance(covariates, torch.Tensor) else covariates
+        values = check_array(values, dtype="float32", input_name="covariates")
+        if values.shape[1] != self.n_covariates:
+            raise ValueError(
+                f"covariates has {values.shape[1]} columns, but ConditionalVAE "
+                f"has n_covariates={self.n_covariates}; pass the columns it was "
+                "fitted with."
+            )
+        n_samples = len(X)
+        if len(values) != n_samples:
+            raise ValueError(
+                f"covariates has {len(values)} rows for {n_samples} samples; pass "
+                "one row per sample."
+            )
+        return torch.from_numpy(values)
+
+    # ------------------------------------------------------------------
+    # scikit-learn methods with covariates
+    # ------------------------------------------------------------------
+    def fit(self, X, y=None, covariates=None, val_dataloader=None, ckpt_path=None):
+        """Train the model on samples and their covariates.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Training data; a Dataset or DataLoader gives ``(x, covariates,
+            ...)`` items or batches.
+        y : None
+            Ignored.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of the samples of an array or tensor ``X``.
+        val_dataloader : DataLoader or Dataset, default=None
+            Validation data, of ``(x, covariates, ...)`` batches.
+        ckpt_path : str, default=None
+            Checkpoint of an interrupted fit to resume from.
+
+        Returns
+        -------
+        self : ConditionalVAE
+            The fitted estimator.
+        """
+        self._check_params()
+        paired = self._checked_covariates(covariates, X, "fit")
+        # _check_targets hands the covariates to the base fit, which pairs
+        # them with the samples in every batch.
+        self.__dict__["_fit_covariates"] = paired
+        try:
+            return super().fit(X, y, val_dataloader=val_dataloader, ckpt_path=ckpt_path)
+        finally:
+            self.__dict__.pop("_fit_covariates", None)
+
+    def transform(self, X, covariates=None):
+        """Latent codes of samples given their covariates.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
+
+        Returns
+        -------
+        Z : numpy.ndarray or torch.Tensor, shape (n_samples, latent_dim)
+            Samples of ``q(z|x, c)``, or its means if
+            ``stochastic_transform`` is False.
+        """
+        check_is_fitted(self)
+        data = check_input(self, X, reset=False)
+        paired = self._checked_covariates(covariates, data, "transform")
+        Z = self._predict(data, self.transform_step, y=paired)
+        return Z.numpy() if returns_numpy(X) else Z
+
+    def inverse_transform(self, X, covariates=None):
+        """Decode latent codes given covariates.
+
+        Decoding the codes of samples with covariates other than their own
+        gives counterfactuals: what each sample would look like with those
+        covariates.
+
+        Parameters
+        ----------
+        X : array-like or torch.Tensor, shape (n_samples, latent_dim)
+            Latent codes.
+        covariates : array-like of shape (n_samples, n_covariates)
+            The covariates to decode them with.
+
+        Returns
+        -------
+        X_original : numpy.ndarray or torch.Tensor, shape (n_samples, ...)
+            Decoder means, shaped like the training samples.
+        """
+        paired = self._checked_covariates(covariates, X, "inverse_transform")
+        return self._inverse_transform(X, paired)
+
+    def score_samples(self, X, covariates=None, return_terms=False):
+        """Evidence lower bound of each sample given its covariates.
+
+        See :meth:`VAE.score_samples`; the likelihood and the posterior are
+        conditioned on the covariates.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
+        return_terms : bool, default=False
+            Also return the two terms of each sample.
+
+        Returns
+        -------
+        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
+            In nats.
+        terms : dict
+            Only with ``return_terms=True``: ``"rec_loss"`` and ``"kl_loss"``
+            per sample.
+        """
+        paired = self._checked_covariates(covariates, X, "score_samples")
+        return self._score_samples(X, return_terms, paired)
+
+    def score(self, X, y=None, covariates=None, sample_weight=None):
+        """Mean evidence lower bound per sample given the covariates.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Data shaped like the training data.
+        y : None
+            Ignored.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
+
+        Returns
+        -------
+        score : float
+            The mean of :meth:`score_samples`, in nats.
+        """
+        paired = self._checked_covariates(covariates, X, "score")
+        return self._mean_score(self._score_samples(X, False, paired), sample_weight)
+
+    def encode(self, x, covariates=None):
+        """Posterior ``q(z|x, c)`` of a batch.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Input batch.
+        covariates : torch.Tensor, shape (batch_size, n_covariates), default=None
+            Its covariates; None inside a block that already gives them.
+
+        Returns
+        -------
+        q : torch.distributions.Normal, shape (batch_size, latent_dim)
+        """
+        if covariates is None:
+            return super().encode(x)
+        with self._given(torch.as_tensor(covariates)):
+            return super().encode(x)
+
+    def forward(self, x, covariates=None):
+        """Codes of a batch sampled from ``q(z|x, c)``, differentiably."""
+        return self.encode(x, covariates).rsample()
+
+    def sample(self, n_samples, covariates=None):
+        """Generate data for given covariates, decoding draws of the prior.
+
+        Parameters
+        ----------
+        n_samples : int
+            Number of samples to generate.
+        covariates : array-like of shape (n_covariates,) or (n_samples, n_covariates)
+            The covariates to generate for: one row for all samples, or one
+            per sample.
+
+        Returns
+        -------
+        x : torch.Tensor, shape (n_samples, ...)
+            Decoder means, on the model's device.
+        """
+        check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
+        if covariates is None:
+            raise ValueError(
+                "ConditionalVAE.sample needs the covariates to generate for; "
+                "pass sample(n_samples, covariates=...)."
+            )
+        values = torch.as_tensor(np.asarray(covariates, dtype=np.float32), device=self.device)
+        values = torch.atleast_2d(values).expand(n_samples, -1)
+        with self._given(values):
+            return super().sample(n_samples)
+
+    def transform_with_targets(self, X, y=None):
+        """Not available: a conditional VAE's batches carry covariates, not targets.
+
+        Raises
+        ------
+        TypeError
+            Always; use ``transform(X, covariates=...)`` and keep the targets
+            aside.
+        """
+        raise TypeError(
+            "ConditionalVAE reads the second element of a batch as its "
+            "covariates, not as targets; use transform(X, covariates=...) and "
+            "keep the targets aside."
+        )
