@@ -61,6 +61,23 @@ def test_a_loader_of_samples_and_covariates_trains_as_arrays_do(data_and_covaria
     assert np.isfinite(from_dataset.transform(X, covariates=C)).all()
 
 
+def test_covariates_collated_one_tensor_per_column_are_read(data_and_covariates):
+    X, C = data_and_covariates
+
+    class Labelled(torch.utils.data.Dataset):
+        # Items as (image, (label1, label2)), as a dataset of several label
+        # columns gives them.
+        def __len__(self):
+            return len(X)
+
+        def __getitem__(self, i):
+            return torch.from_numpy(X[i]), (float(C[i, 0]), float(C[i, 1]))
+
+    cvae = make_cvae(stochastic_transform=False).fit(X, covariates=C)
+    np.testing.assert_allclose(cvae.transform(Labelled()).numpy(),
+                               cvae.transform(X, covariates=C), rtol=1e-5, atol=1e-6)
+
+
 def test_the_codes_depend_on_the_covariates(data_and_covariates):
     X, C = data_and_covariates
     cvae = make_cvae(stochastic_transform=False).fit(X, covariates=C)

@@ -87,6 +87,31 @@ def bounded_log_variance(value, low=LOG_VARIANCE_RANGE[0], high=LOG_VARIANCE_RAN
     return high - F.softplus(high - (low + F.softplus(value - low)))
 
 
+def float32_matrix(values, input_name):
+    """A checked 2-D float32 array from an array-like or a tensor.
+
+    Parameters
+    ----------
+    values : array-like or torch.Tensor, shape (n_samples, n_columns)
+        The values; a tensor is copied to the CPU.
+    input_name : str
+        Their name, for the errors of :func:`sklearn.utils.check_array`.
+
+    Returns
+    -------
+    array : numpy.ndarray of float32
+
+    Examples
+    --------
+    >>> import torch
+    >>> float32_matrix(torch.ones(2, 3), "X").dtype
+    dtype('float32')
+    """
+    if isinstance(values, torch.Tensor):
+        values = values.detach().cpu().numpy()
+    return check_array(values, dtype="float32", input_name=input_name)
+
+
 def parent_arguments(parent_init, local_variables):
     """The arguments of a parent constructor, taken from a constructor's locals.
 
@@ -456,8 +481,7 @@ class VAEBase(VAETrainingMixin, TransformerMixin, BaseEstimator):
     def _inverse_transform(self, X, covariates=None):
         """``inverse_transform``, codes paired with ``covariates`` rows if given."""
         check_is_fitted(self)
-        values = X.detach().cpu().numpy() if isinstance(X, torch.Tensor) else X
-        Z = check_array(values, dtype="float32", input_name="X")
+        Z = float32_matrix(X, "X")
         if Z.shape[1] != self._n_features_out:
             raise ValueError(
                 f"X has {Z.shape[1]} columns, but {type(self).__name__} codes have "

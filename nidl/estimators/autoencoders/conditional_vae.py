@@ -5,12 +5,12 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
 from ...utils import check_input, returns_numpy
 from ...utils._data import is_dataset, is_loader
-from ._base import parent_arguments
+from ._base import float32_matrix, parent_arguments
 from ._docs import fill_shared_docs
 from .vae import VAE
 
@@ -156,7 +156,13 @@ class ConditionalVAE(VAE):
                 "DataLoader whose items are (x, covariates)."
             )
         x, covariates = self._batch_input(batch), batch[1]
+        if isinstance(covariates, (tuple, list)):
+            # Labels of several columns, collated one tensor per column (as
+            # an ImageDataFrameDataset with several label_cols gives them).
+            covariates = torch.stack([torch.as_tensor(c) for c in covariates], dim=1)
         covariates = torch.as_tensor(covariates, dtype=x.dtype, device=x.device)
+        if covariates.ndim == 1:
+            covariates = covariates[:, None]
         if covariates.shape != (len(x), self.n_covariates):
             raise ValueError(
                 f"a batch of {len(x)} samples holds covariates of shape "
@@ -209,8 +215,7 @@ class ConditionalVAE(VAE):
                 "whose batches carry the covariates as (x, covariates); pass "
                 "one or the other."
             )
-        values = covariates.detach().cpu().numpy() if isinstance(covariates, torch.Tensor) else covariates
-        values = check_array(values, dtype="float32", input_name="covariates")
+        values = float32_matrix(covariates, "covariates")
         if values.shape[1] != self.n_covariates:
             raise ValueError(
                 f"covariates has {values.shape[1]} columns, but ConditionalVAE "
