@@ -1,0 +1,182 @@
+"""A VAE against PCA on the brain cohort, and site in the latents of a conditional VAE.
+
+For each seed, a cohort of ``make_brain_cohort`` subjects at 4 mm is masked
+with the MNI152 brain mask and split into training and held-out subjects;
+the voxels are standardised on the training subjects. Then, with the same
+number of components:
+
+- PCA and the VAE of the brain gallery example are fitted on the training
+  subjects;
+- age R^2: the cross-validated R^2 (5 folds) of a ridge regression of age on
+  the latents (posterior means) of every subject;
+- held-out reconstruction R^2: ``1 - SSE / SST`` of the held-out subjects'
+  standardised voxels (raw intensities with ``--raw``) against their
+  reconstructions (the decoded posterior
+  means for the VAE, the projection for PCA), SST around the held-out mean;
+- site accuracy: the cross-validated accuracy (5 folds) of a logistic
+  regression of the acquisition site (3 sites, chance 1/3) on the latents of
+  every subject, for the VAE and for a ``ConditionalVAE`` of the same
+  architecture given the one-hot site as covariates.
+
+Printed, never asserted, one line per seed::
+
+    age R^2: VAE x.xx, PCA x.xx; held-out reconstruction R^2: VAE x.xx, PCA x.xx
+    site accuracy from the latents: VAE x.xx, cVAE x.xx, PCA x.xx (chance 0.33)
+
+Run from the repository root (about 3 minutes per seed on 2 CPU cores)::
+
+    .venv/bin/python benchmarks/bench_brain_vae.py [--seeds 0 1 2] [--device cpu]
+
+A smoke test, seconds::
+
+    .venv/bin/python benchmarks/bench_brain_vae.py --seeds 0 --n-subjects 24 --epochs 1
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+from nilearn.datasets import load_mni152_brain_mask
+from nilearn.maskers import NiftiMasker
+from sklearn.decomposition import PCA
+from sklearn.linear_model import LogisticRegression, RidgeCV
+from sklearn.model_selection import cross_val_score
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+from nidl.datasets import make_brain_cohort
+from nidl.estimators.autoencoders import VAE, ConditionalVAE
+
+#: The settings of the brain gallery example.
+SETTINGS = {
+    "latent_dim": 8,
+    "hidden": 256,
+    "decoder_hidden": 256,
+    "beta": 1.0,
+    "lr": 1e-4,
+    "batch_size": 16,
+    "epochs": 100,
+    "observation_scale": "shared",
+    "layer_norm": False,
+    "standardise": True,
+    "conditional": True,
+}
+
+
+def brain_vae(n_voxels, latent_dim, hidden, decoder_hidden, layer_norm=False, n_covariates=0,
+              **options):
+    """The MLP VAE of the example (with ``layer_norm``, its first layer normalised)."""
+    norm = [nn.LayerNorm(hidden)] if layer_norm else []
+    encoder = nn.Sequential(nn.Linear(n_voxels, hidden), *norm, nn.ReLU())
+    decoder = nn.Sequential(
+        nn.Linear(latent_dim + n_covariates, decoder_hidden), nn.ReLU(),
+        nn.Linear(decoder_hidden, n_voxels),
+    )
+    common = {"encoder_out_dim": hidden, "latent_dim": latent_dim,
+              "stochastic_transform": False,
+              "enable_progress_bar": False, "logger": False,
+              "enable_checkpointing": False, **options}
+    if n_covariates:
+        return ConditionalVAE(encoder, decoder, n_covariates=n_covariates, **common)
+    return VAE(encoder, decoder, **common)
+
+
+def reconstruction_r2(X, X_hat):
+    """``1 - SSE / SST`` over every value, SST around the mean of ``X``."""
+    return float(1 - ((X - X_hat) ** 2).sum() / ((X - X.mean(0)) ** 2).sum())
+
+
+def run(seed, n_subjects=150, n_train=100, settings=SETTINGS, device="cpu", log=print):
+    """Measure one seed; returns a dictionary of the figures."""
+    images, factors = make_brain_cohort(n_subjects, random_state=seed)
+    masker = NiftiMasker(load_mni152_brain_mask(resolution=4), standardize=None)
+    X = masker.fit_transform(images).astype(np.float32)
+    order = np.random.default_rng(seed).permutation(n_subjects)
+    train, held_out = order[:n_train], order[n_train:]
+    if settings["standardise"]:
+        X = StandardScaler().fit(X[train]).transform(X).astype(np.float32)
+    age, site = factors.age.to_numpy(), factors.site.to_numpy()
+    onehot = np.eye(3, dtype=np.float32)[site]
+    k = settings["latent_dim"]
+    options = {
+        "latent_dim": k, "hidden": settings["hidden"],
+        "decoder_hidden": settings["decoder_hidden"], "beta": settings["beta"],
+        "layer_norm": settings["layer_norm"], "observation_scale": settings["observation_scale"],
+        "lr": settings["lr"], "batch_size": settings["batch_size"],
+        "max_epochs": settings["epochs"], "random_state": seed, "accelerator": device,
+    }
+    ridge = RidgeCV(alphas=np.logspace(-3, 3, 13))
+    classifier = LogisticRegression(max_iter=2000)
+
+    def scores(Z):
+        return (cross_val_score(ridge, Z, age, cv=5).mean(),
+                cross_val_score(classifier, Z, site, cv=5).mean())
+
+    pca = PCA(k, random_state=seed).fit(X[train])
+    Z_pca = pca.transform(X)
+    start = time.perf_counter()
+    torch.manual_seed(seed)
+    vae = brain_vae(X.shape[1], **options).fit(X[train])
+    vae_seconds = time.perf_counter() - start
+    Z_vae = vae.transform(X)
+    figures = {"seed": seed, "vae_seconds": vae_seconds, "site_cvae": float("nan")}
+    figures["age_vae"], figures["site_vae"] = scores(Z_vae)
+    figures["age_pca"], figures["site_pca"] = scores(Z_pca)
+    if settings["conditional"]:
+        torch.manual_seed(seed)
+        cvae = brain_vae(X.shape[1], n_covariates=3, **options)
+        cvae.fit(X[train], covariates=onehot[train])
+        figures["site_cvae"] = scores(cvae.transform(X, covariates=onehot))[1]
+    figures["rec_vae"] = reconstruction_r2(X[held_out], vae.inverse_transform(Z_vae[held_out]))
+    figures["rec_pca"] = reconstruction_r2(X[held_out], pca.inverse_transform(Z_pca[held_out]))
+    log(format_figures(figures))
+    return figures
+
+
+def format_figures(f):
+    return (
+        f"seed {f['seed']}: age R^2: VAE {f['age_vae']:.2f}, PCA {f['age_pca']:.2f}; "
+        f"held-out reconstruction R^2: VAE {f['rec_vae']:.2f}, PCA {f['rec_pca']:.2f}\n"
+        f"seed {f['seed']}: site accuracy from the latents: VAE {f['site_vae']:.2f}, "
+        f"cVAE {f['site_cvae']:.2f}, PCA {f['site_pca']:.2f} (chance 0.33); "
+        f"VAE fit {f['vae_seconds']:.0f} s"
+    )
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--n-subjects", type=int, default=150)
+    parser.add_argument("--n-train", type=int, default=None,
+                        help="training subjects (default: two thirds)")
+    parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
+    parser.add_argument("--lr", type=float, default=SETTINGS["lr"])
+    parser.add_argument("--beta", type=float, default=SETTINGS["beta"])
+    parser.add_argument("--hidden", type=int, default=SETTINGS["hidden"])
+    parser.add_argument("--decoder-hidden", type=int, default=SETTINGS["decoder_hidden"])
+    parser.add_argument("--observation-scale", default=SETTINGS["observation_scale"],
+                        choices=["fixed", "shared", "feature"])
+    parser.add_argument("--raw", action="store_true",
+                        help="the raw intensities, not standardised voxels")
+    parser.add_argument("--no-cvae", action="store_true",
+                        help="leave out the conditional VAE")
+    parser.add_argument("--layer-norm", action="store_true",
+                        help="a LayerNorm after the encoder's first layer")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    args = parser.parse_args()
+    settings = {**SETTINGS, "epochs": args.epochs, "lr": args.lr, "beta": args.beta,
+                "hidden": args.hidden, "decoder_hidden": args.decoder_hidden,
+                "observation_scale": args.observation_scale,
+                "layer_norm": args.layer_norm, "standardise": not args.raw,
+                "conditional": not args.no_cvae}
+    n_train = args.n_train or (2 * args.n_subjects) // 3
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {settings}")
+    results = [run(seed, args.n_subjects, n_train, settings, args.device) for seed in args.seeds]
+    for name in ("age_vae", "age_pca", "rec_vae", "rec_pca", "site_vae", "site_cvae", "site_pca"):
+        values = [r[name] for r in results]
+        print(f"{name}: mean {np.mean(values):.3f}, min {np.min(values):.3f}, max {np.max(values):.3f}")
+
+
+if __name__ == "__main__":
+    main()
