@@ -369,3 +369,37 @@ def test_an_estimator_that_does_not_decode():
 
     with pytest.raises(TypeError, match="no inverse_transform"):
         NormativeModel(EncodeOnly()).fit(low_rank(40, seed=1))
+
+
+# ----------------------------------------------------------------------
+# The conditional VAE of nidl
+# ----------------------------------------------------------------------
+def test_a_conditional_vae_gets_the_covariates():
+    from nidl.estimators.autoencoders import ConditionalVAE
+    from tests.conftest import QUIET, mlp
+
+    X, covariates = with_covariates(120, seed=0)
+    encoder, decoder = mlp(N_FEATURES, code_dim=2 + 2, hidden=16)
+    cvae = ConditionalVAE(encoder, decoder, encoder_out_dim=16, latent_dim=2,
+                          n_covariates=2, lr=1e-2, batch_size=16, random_state=0,
+                          stochastic_transform=False, **QUIET)
+    cvae.fit(X[:80], covariates=covariates[:80])
+    model = NormativeModel(cvae, random_state=0).fit(X[80:], covariates=covariates[80:])
+    test, test_covariates = with_covariates(5, seed=3)
+    # The residual is that of the reconstruction given the subjects' own
+    # covariates, in encoding and in decoding.
+    latents = cvae.transform(test, covariates=test_covariates)
+    expected = cvae.inverse_transform(latents, covariates=test_covariates)
+    np.testing.assert_allclose(
+        model.transform(test, covariates=test_covariates),
+        (test - expected - model.residual_mean_) / model.residual_scale_,
+        rtol=1e-4, atol=1e-4,
+    )
+    np.testing.assert_allclose(
+        model.latent_deviation(test, covariates=test_covariates)[0],
+        model.latent_covariance_.mahalanobis(latents), rtol=1e-5,
+    )
+    with pytest.raises(ValueError, match="n_covariates=2; pass the covariates"):
+        NormativeModel(cvae).fit(X[80:])
+    with pytest.raises(ValueError, match="built with n_covariates=2"):
+        NormativeModel(cvae).fit(X[80:], covariates=np.ones((40, 3)))
