@@ -161,3 +161,24 @@ def test_nifti_cache_benchmark_measures_every_condition(tmp_path):
     assert naive["loads"][-1] == 6
     assert info["cache_entries"] == 6
     assert "(a)/(b) throughput" in bench_nifti.report(info, results)
+
+
+def test_normative_benchmark_scores_every_model():
+    pytest.importorskip("nilearn")
+    import re
+
+    bench_normative = load_script("bench_normative")
+    results = bench_normative.run(
+        strength=0.8, n_train=10, n_calibration=6, n_test=3, n_regions=8, seed=0,
+        latent_dim=2, hidden=8, epochs=1, batch_size=5,
+    )
+    assert set(results) == {"VAE", "cVAE", "PCA", "linear"}
+    for name, result in results.items():
+        if result is None:  # a version of nidl without the conditional VAE
+            assert name == "cVAE"
+            continue
+        assert 0 <= result["subject"] <= 1 and 0.5 < result["voxel"] <= 1, name
+    line = bench_normative.format_line(results)
+    number = r"(\d\.\d\d|n/a)"
+    models = ", ".join(f"{name} {number}" for name in ("VAE", "cVAE", "PCA", "linear"))
+    assert re.fullmatch(f"subject AUC: {models}; voxel AUC: {models}", line), line
