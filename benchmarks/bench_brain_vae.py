@@ -54,8 +54,8 @@ SETTINGS = {
     "hidden": 256,
     "decoder_hidden": 256,
     "beta": 1.0,
-    "lr": 1e-4,
-    "batch_size": 16,
+    "lr": 2e-4,
+    "batch_size": 32,
     "epochs": 100,
     "observation_scale": "shared",
     "layer_norm": False,
@@ -153,6 +153,7 @@ def main():
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--lr", type=float, default=SETTINGS["lr"])
     parser.add_argument("--beta", type=float, default=SETTINGS["beta"])
+    parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
     parser.add_argument("--hidden", type=int, default=SETTINGS["hidden"])
     parser.add_argument("--decoder-hidden", type=int, default=SETTINGS["decoder_hidden"])
     parser.add_argument("--observation-scale", default=SETTINGS["observation_scale"],
@@ -166,7 +167,8 @@ def main():
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     settings = {**SETTINGS, "epochs": args.epochs, "lr": args.lr, "beta": args.beta,
-                "hidden": args.hidden, "decoder_hidden": args.decoder_hidden,
+                "batch_size": args.batch_size, "hidden": args.hidden,
+                "decoder_hidden": args.decoder_hidden,
                 "observation_scale": args.observation_scale,
                 "layer_norm": args.layer_norm, "standardise": not args.raw,
                 "conditional": not args.no_cvae}
