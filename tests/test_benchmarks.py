@@ -182,3 +182,19 @@ def test_normative_benchmark_scores_every_model():
     number = r"(\d\.\d\d|n/a)"
     models = ", ".join(f"{name} {number}" for name in ("VAE", "cVAE", "PCA", "linear"))
     assert re.fullmatch(f"subject AUC: {models}; voxel AUC: {models}", line), line
+
+
+def test_brain_vae_benchmark_measures_every_figure():
+    pytest.importorskip("nilearn")
+    import numpy as np
+
+    bench_brain = load_script("bench_brain_vae")
+    settings = {**bench_brain.SETTINGS, "epochs": 1, "hidden": 8, "decoder_hidden": 8}
+    figures = bench_brain.run(0, n_subjects=30, n_train=20, settings=settings,
+                              log=lambda _: None)
+    for name in ("age_vae", "age_pca", "rec_vae", "rec_pca", "site_vae", "site_cvae",
+                 "site_pca"):
+        assert np.isfinite(figures[name]), name
+    assert 0 <= figures["site_cvae"] <= 1
+    line = bench_brain.format_figures(figures).splitlines()[0]
+    assert line.startswith("seed 0: age R^2: VAE ") and "held-out reconstruction R^2: VAE" in line
