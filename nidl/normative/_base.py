@@ -8,6 +8,8 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch, check_array
 from sklearn.utils.validation import check_is_fitted
 
+from ._docs import fill_normative_docs
+
 #: How the subject-level score summarises a subject's z-scores.
 _SUMMARIES = ("mean_squared", "max_abs")
 
@@ -179,7 +181,9 @@ class NormativeBase(BaseEstimator):
 
         The wrapped model must have been fitted on other controls: the
         calibration controls set what a normal deviation is, so they must
-        be new to the model, as the subjects to score will be.
+        be new to the model, as the subjects to score will be. A model with
+        latents needs at least ``2 * (n_latents + 1)`` calibration controls
+        to estimate their robust covariance; a regression, 2.
 
         Parameters
         ----------
@@ -190,7 +194,8 @@ class NormativeBase(BaseEstimator):
             Ignored.
         covariates : array-like of shape (n_samples, n_covariates), default=None
             Covariates of each control (one-hot categories, standardised
-            continuous values), for a model that takes them.
+            continuous values): passed to an autoencoder's ``transform`` and
+            ``inverse_transform``, the input of a regression (required).
 
         Returns
         -------
@@ -246,15 +251,13 @@ class NormativeBase(BaseEstimator):
             return np.abs(z).max(axis=1)
         return np.mean(z**2, axis=1)
 
+    @fill_normative_docs
     def deviations(self, X, covariates=None):
         """Every deviation score of each subject, from one pass of the model.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
@@ -285,6 +288,7 @@ class NormativeBase(BaseEstimator):
             **self._latent_deviations(latents),
         )
 
+    @fill_normative_docs
     def transform(self, X, covariates=None):
         """Deviation z-score of every feature of each subject.
 
@@ -297,10 +301,7 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
@@ -309,16 +310,11 @@ class NormativeBase(BaseEstimator):
 
         References
         ----------
-        .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
-           abnormal brain structural patterns in neuropsychiatric disorders:
-           A large-scale multi-sample study", Human Brain Mapping 40(3),
-           2019.
-        .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
-           "Conditional VAEs for Confound Removal and Normative Modelling of
-           Neurodegenerative Diseases", MICCAI 2022.
+        %(pinaya_lawry_aguila)s
         """
         return self.deviations(X, covariates).zscores
 
+    @fill_normative_docs
     def region_zscores(self, X, covariates=None):
         """Deviation z-score of each region of each subject.
 
@@ -329,10 +325,7 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
@@ -358,6 +351,7 @@ class NormativeBase(BaseEstimator):
             )
         return self.deviations(X, covariates).region_zscores
 
+    @fill_normative_docs
     def zscore_maps(self, X, covariates=None):
         """Deviation z-scores of each subject as a NIfTI image.
 
@@ -366,10 +360,7 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
@@ -393,6 +384,7 @@ class NormativeBase(BaseEstimator):
             self.transform(X, covariates).astype(np.float32)
         )
 
+    @fill_normative_docs
     def deviation_scores(self, X, covariates=None):
         """Subject-level deviation score: how far each subject is from the norm.
 
@@ -406,10 +398,7 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
@@ -418,12 +407,6 @@ class NormativeBase(BaseEstimator):
 
         References
         ----------
-        .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
-           abnormal brain structural patterns in neuropsychiatric disorders:
-           A large-scale multi-sample study", Human Brain Mapping 40(3),
-           2019.
-        .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
-           "Conditional VAEs for Confound Removal and Normative Modelling of
-           Neurodegenerative Diseases", MICCAI 2022.
+        %(pinaya_lawry_aguila)s
         """
         return self.deviations(X, covariates).score

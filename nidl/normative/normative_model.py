@@ -8,6 +8,7 @@ from sklearn.covariance import MinCovDet
 from sklearn.utils import check_scalar
 
 from ._base import NormativeBase, check_fitted_estimator
+from ._docs import fill_normative_docs
 
 __all__ = ["NormativeModel"]
 
@@ -23,6 +24,7 @@ def _takes_covariates(method):
     )
 
 
+@fill_normative_docs
 class NormativeModel(NormativeBase):
     """Normative model of a fitted autoencoder: how far new subjects deviate.
 
@@ -57,20 +59,7 @@ class NormativeModel(NormativeBase):
     estimator : object
         A fitted estimator with ``transform`` and ``inverse_transform``;
         with covariates, both take a ``covariates`` keyword argument.
-    masker : object, default=None
-        The fitted masker that turned the images into the features (a
-        ``nilearn.maskers.NiftiMasker`` or a
-        :class:`~nidl.maskers.NiftiVolumeMasker`); needed by
-        :meth:`zscore_maps` and for ``regions`` given as an image.
-    regions : nibabel image or array-like, default=None
-        A parcellation for :meth:`region_zscores`: a label image on the
-        masker's grid, or one integer label per feature (0 for a feature in
-        no region). With regions, the subject-level score summarises the
-        region z-scores.
-    summary : {"mean_squared", "max_abs"}, default="mean_squared"
-        How :meth:`deviation_scores` summarises a subject's z-scores: their
-        mean square, or their largest magnitude (for deviations confined to
-        one region).
+    %(model_parameters)s
     support_fraction : float, default=None
         Fraction of the calibration controls in the support of the robust
         covariance (:class:`~sklearn.covariance.MinCovDet`); None takes its
@@ -80,30 +69,12 @@ class NormativeModel(NormativeBase):
 
     Attributes
     ----------
-    n_features_in_ : int
-        Number of features of a subject.
-    sample_shape_ : tuple of int
-        Shape of a subject's features.
-    n_covariates_ : int
-        Number of covariates of the calibration (0 without covariates).
+    %(attributes)s
     n_latents_ : int
         Number of latent dimensions of the estimator.
-    n_calibration_ : int
-        Number of calibration controls.
     latent_covariance_ : sklearn.covariance.MinCovDet
         The robust location and covariance of the calibration controls'
         latents.
-    residual_mean_, residual_scale_ : numpy.ndarray of shape sample_shape_
-        Mean and standard deviation of each feature's residual over the
-        calibration controls.
-    region_labels_ : numpy.ndarray of int or None
-        The labels of the regions, the columns of :meth:`region_zscores`.
-    region_mean_, region_scale_ : numpy.ndarray of shape (n_regions,)
-        Mean and standard deviation of each region's mean residual over the
-        calibration controls (only with ``regions``).
-    score_mean_, score_scale_ : float
-        Mean and standard deviation of the summary over the calibration
-        controls.
 
     See Also
     --------
@@ -114,12 +85,7 @@ class NormativeModel(NormativeBase):
 
     References
     ----------
-    .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
-       abnormal brain structural patterns in neuropsychiatric disorders: A
-       large-scale multi-sample study", Human Brain Mapping 40(3), 2019.
-    .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
-       "Conditional VAEs for Confound Removal and Normative Modelling of
-       Neurodegenerative Diseases", MICCAI 2022.
+    %(pinaya_lawry_aguila)s
     .. [3] A. Lawry Aguila, J. Chapman and A. Altmann, "Multi-modal
        Variational Autoencoders for Normative Modelling Across Multiple
        Imaging Modalities", MICCAI 2023.
@@ -224,34 +190,6 @@ class NormativeModel(NormativeBase):
             kwargs = self._covariate_kwargs(None if covariates is None else covariates[:1])
             return np.asarray(self.estimator.transform(X[:1], **kwargs)).shape[1]
 
-    def fit(self, X, y=None, covariates=None):
-        """Calibrate the deviation scores on held-out control subjects.
-
-        The wrapped estimator must have been fitted on other controls: the
-        calibration controls set what a normal deviation is, so they must
-        be new to the model, as the subjects to score will be. The robust
-        covariance of the latents needs at least ``2 * (n_latents + 1)``
-        calibration controls.
-
-        Parameters
-        ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the calibration controls, as the estimator takes
-            them (the output of a masker).
-        y : None
-            Ignored.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Covariates of each control (one-hot categories, standardised
-            continuous values), passed to the estimator's ``transform`` and
-            ``inverse_transform``.
-
-        Returns
-        -------
-        self : NormativeModel
-            This normative model, calibrated.
-        """
-        return super().fit(X, y, covariates=covariates)
-
     def _min_calibration(self, X, covariates):
         n_latents = self._n_latents(X, covariates)
         return 2 * (n_latents + 1), (
@@ -287,6 +225,7 @@ class NormativeModel(NormativeBase):
             "latent_p_value": chi2.sf(distance, df=self.n_latents_),
         }
 
+    @fill_normative_docs
     def latent_deviation(self, X, covariates=None):
         """Robust Mahalanobis distance of the latent means, and its p-value.
 
@@ -298,10 +237,7 @@ class NormativeModel(NormativeBase):
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
-            Features of the subjects, shaped like the calibration controls.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Their covariates, if the model was calibrated with covariates.
+        %(subjects)s
 
         Returns
         -------
