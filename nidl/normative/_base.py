@@ -1,8 +1,6 @@
 """What every normative model shares: deviations of the features from what a
 model of the controls expects, standardised against calibration controls."""
 
-import numbers
-
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch, check_array
@@ -92,8 +90,6 @@ class NormativeBase(BaseEstimator):
     # ------------------------------------------------------------------
     def _check_X(self, X, reset):
         X = check_array(X, allow_nd=True, dtype=np.float32, input_name="X")
-        if X.ndim < 2:  # check_array refuses 1-D input; kept for clarity
-            raise ValueError("X must hold one row per subject.")
         if reset:
             self.sample_shape_ = tuple(X.shape[1:])
             self.n_features_in_ = int(np.prod(self.sample_shape_))

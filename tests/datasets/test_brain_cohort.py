@@ -6,8 +6,14 @@ import pytest
 pytest.importorskip("nilearn")
 
 from nilearn.datasets import load_mni152_brain_mask
+from scipy import ndimage
 
-from nidl.datasets import make_brain_cohort
+from nidl.datasets import (
+    BRAIN_REGIONS,
+    make_brain_cohort,
+    make_brain_cohort_with_atrophy,
+    make_brain_parcellation,
+)
 
 
 @pytest.fixture(scope="module")
@@ -63,15 +69,6 @@ def test_bad_n_subjects():
 # ----------------------------------------------------------------------
 # Patients with localised atrophy
 # ----------------------------------------------------------------------
-from scipy import ndimage  # noqa: E402
-
-from nidl.datasets import (  # noqa: E402
-    BRAIN_REGIONS,
-    make_brain_cohort_with_atrophy,
-    make_brain_parcellation,
-)
-
-
 def mni_millimetres(image):
     """MNI coordinates (mm) of every voxel of ``image``, shape (3, X, Y, Z)."""
     grid = np.indices(image.shape[:3], dtype=float)

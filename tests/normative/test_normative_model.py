@@ -197,7 +197,7 @@ def test_regions_from_an_image_or_an_array(masked):
 
 
 def test_regions_and_maps_need_what_they_use(masked):
-    masker, label_image, labels = masked
+    _, label_image, labels = masked
     pca = PCA(2).fit(low_rank(100, seed=0))
     calibration = low_rank(40, seed=1)
     plain = NormativeModel(pca, random_state=0).fit(calibration)
