@@ -25,7 +25,7 @@ n_covariates_ : int
     Number of covariates of the calibration (0 without covariates).
 n_calibration_ : int
     Number of calibration controls.
-residual_mean_, residual_scale_ : numpy.ndarray of shape sample_shape_
+residual_mean_, residual_scale_ : numpy.ndarray of shape ``sample_shape_``
     Mean and standard deviation of each feature's residual over the
     calibration controls.
 region_labels_ : numpy.ndarray of int or None
