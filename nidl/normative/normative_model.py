@@ -60,10 +60,16 @@ class NormativeModel(NormativeBase):
         A fitted estimator with ``transform`` and ``inverse_transform``;
         with covariates, both take a ``covariates`` keyword argument.
     %(model_parameters)s
-    support_fraction : float, default=None
+    support_fraction : float or None, default=0.75
         Fraction of the calibration controls in the support of the robust
-        covariance (:class:`~sklearn.covariance.MinCovDet`); None takes its
-        default, ``(n_samples + n_latents + 1) / 2``.
+        covariance (:class:`~sklearn.covariance.MinCovDet`): the covariance
+        resists up to ``1 - support_fraction`` of outlying controls. The
+        calibration controls are healthy, so most of them belong in the
+        support; the smallest support, ``(n_samples + n_latents + 1) / 2``
+        (None), estimates the covariance from the densest half of the
+        controls only, which shrinks it and gives new controls p-values
+        far below their nominal level when the calibration is small (see
+        the user guide on normative modelling).
     random_state : int, RandomState instance or None, default=None
         Seed of the robust covariance estimate.
 
@@ -113,7 +119,7 @@ class NormativeModel(NormativeBase):
 
     def __init__(
         self, estimator, masker=None, regions=None, summary="mean_squared",
-        support_fraction=None, random_state=None,
+        support_fraction=0.75, random_state=None,
     ):
         super().__init__(estimator, masker=masker, regions=regions, summary=summary)
         self.support_fraction = support_fraction

@@ -130,6 +130,29 @@ def test_latent_distance_and_p_values(pca_model):
     assert pca_model.n_latents_ == 2
 
 
+def three_sites(n_samples, seed):
+    """Controls from three sites, each shifting every feature its own way."""
+    site = np.random.default_rng(seed + 500).integers(0, 3, size=n_samples)
+    offsets = 2 * np.random.default_rng(11).normal(size=(3, N_FEATURES))
+    return (low_rank(n_samples, seed) + offsets[site]).astype(np.float32)
+
+
+def test_default_support_keeps_new_controls_normal():
+    # Latents of a population of three sites are multimodal: the smallest
+    # support (half of the controls) describes one site and calls most new
+    # controls abnormal; the default support keeps their p-values near
+    # the nominal level.
+    pca = PCA(3).fit(three_sites(300, seed=0))
+    new = three_sites(2000, seed=9)
+    rates = {}
+    for support_fraction in (None, 0.75):
+        model = NormativeModel(pca, support_fraction=support_fraction, random_state=0)
+        _, p_value = model.fit(three_sites(100, seed=1)).latent_deviation(new)
+        rates[support_fraction] = np.mean(p_value < 0.05)
+    assert rates[0.75] < 0.1 and rates[None] > 0.3
+    assert NormativeModel(pca).support_fraction == 0.75
+
+
 def test_deviations_give_every_score_in_one_pass(pca_model):
     X = low_rank(6, seed=6)
     deviations = pca_model.deviations(X)
