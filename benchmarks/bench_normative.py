@@ -40,8 +40,8 @@ One line is printed, and nothing asserted::
 
     subject AUC: VAE x.xx, cVAE x.xx, PCA x.xx, linear x.xx; voxel AUC: VAE x.xx, cVAE x.xx, PCA x.xx, linear x.xx
 
-Run from the repository root (about 8 minutes on 2 CPU cores, most of it
-training the two VAEs)::
+Run from the repository root (about 5 minutes with one thread, 290 s of
+CPU time, most of it training the two VAEs)::
 
     .venv/bin/python benchmarks/bench_normative.py [--strength 0.3] [--seed 0] \\
         [--device cpu|cuda] [--epochs 100] [--n-train 200] ...
