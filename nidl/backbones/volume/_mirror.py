@@ -77,16 +77,8 @@ class MirrorDecoder(nn.Module):
     the other."""
 
     def forward(self, z):
-        """Decode a batch.
-
-        Parameters
-        ----------
-        z : torch.Tensor, shape (batch, in_features)
-
-        Returns
-        -------
-        x : torch.Tensor, shape (batch, out_channels, *spatial_shape)
-        """
+        """Decode a batch ``(batch, in_features)`` into volumes
+        ``(batch, out_channels, *spatial_shape)``."""
         for stage in self.children():
             z = stage(z)
         return z

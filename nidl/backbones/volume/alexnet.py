@@ -28,15 +28,7 @@ class AlexNet(nn.Module):
     in_channels : int, default=1
         Number of channels of the input.
 
-    Attributes
-    ----------
-    %(encoder_attributes)s
-
-    See Also
-    --------
-    AlexNetDecoder : The decoder that mirrors this network.
-
-    %(alexnet_references)s
+    %(alexnet_encoder_sections)s
 
     Examples
     --------

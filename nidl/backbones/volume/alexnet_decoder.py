@@ -42,11 +42,7 @@ class AlexNetDecoder(MirrorDecoder):
     ----------
     %(decoder_parameters)s
 
-    Attributes
-    ----------
-    %(decoder_attributes)s
-
-    %(alexnet_references)s
+    %(alexnet_decoder_sections)s
 
     Examples
     --------

@@ -131,16 +131,7 @@ class DenseNet(nn.Module):
         Recompute the concatenations in the backward pass instead of keeping
         them: slower, and the memory grows linearly with the depth.
 
-    Attributes
-    ----------
-    %(encoder_attributes)s
-
-    See Also
-    --------
-    densenet121 : DenseNet-121.
-    DenseNetDecoder : The decoder that mirrors this network.
-
-    %(densenet_references)s
+    %(densenet_encoder_sections)s
 
     Examples
     --------

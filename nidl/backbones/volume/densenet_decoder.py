@@ -47,15 +47,7 @@ class DenseNetDecoder(MirrorDecoder):
     growth_rate, block_config, num_init_features, bn_size, memory_efficient
         As for :class:`DenseNet`: pass the encoder's values to mirror it.
 
-    Attributes
-    ----------
-    %(decoder_attributes)s
-
-    See Also
-    --------
-    densenet121_decoder : The decoder of DenseNet-121.
-
-    %(densenet_references)s
+    %(densenet_decoder_sections)s
 
     Examples
     --------
@@ -111,15 +103,7 @@ def densenet121_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`densenet121` back to volumes of
     ``spatial_shape``.
 
-    Parameters
-    ----------
-    %(decoder_parameters)s
-    **kwargs
-        ``bn_size`` and ``memory_efficient``, as given to the encoder.
-
-    Returns
-    -------
-    decoder : DenseNetDecoder
+    %(densenet_decoder_factory)s
 
     Examples
     --------

@@ -46,18 +46,22 @@ class BasicBlock(nn.Module):
         a basic block is ``planes`` wide.
     dilation : int, default=1
         Dilation of both convolutions.
-    norm_layer : callable, default=None
-        Normalisation, called with a number of channels;
-        ``torch.nn.BatchNorm3d`` if None.
+    %(resnet_norm_layer)s
 
     %(resnet_references)s
 
     Examples
     --------
+    A block that halves the size and doubles the channels needs a shortcut
+    that does the same:
+
     >>> import torch
+    >>> from torch import nn
     >>> from nidl.backbones.volume import BasicBlock
-    >>> BasicBlock(8, 8)(torch.zeros(2, 8, 5, 6, 4)).shape
-    torch.Size([2, 8, 5, 6, 4])
+    >>> shortcut = nn.Conv3d(8, 16, 1, stride=2, bias=False)
+    >>> block = BasicBlock(8, 16, stride=2, downsample=shortcut)
+    >>> block(torch.zeros(2, 8, 5, 6, 4)).shape
+    torch.Size([2, 16, 3, 3, 2])
     """
 
     expansion = 1
@@ -113,18 +117,20 @@ class Bottleneck(nn.Module):
         Channels per group of the 3x3x3 convolution for ``planes=64``.
     dilation : int, default=1
         Dilation of the 3x3x3 convolution.
-    norm_layer : callable, default=None
-        Normalisation, called with a number of channels;
-        ``torch.nn.BatchNorm3d`` if None.
+    %(resnet_norm_layer)s
 
     %(resnet_references)s
 
     Examples
     --------
-    >>> import torch
+    The inner width is ``int(4 * 32 / 64) * 2 = 4`` channels, in 2 groups:
+
     >>> from nidl.backbones.volume import Bottleneck
-    >>> Bottleneck(16, 4)(torch.zeros(2, 16, 5, 6, 4)).shape
-    torch.Size([2, 16, 5, 6, 4])
+    >>> block = Bottleneck(16, 4, groups=2, base_width=32)
+    >>> block.conv2
+    Conv3d(4, 4, kernel_size=(3, 3, 3), ..., groups=2, bias=False)
+    >>> block.conv3.out_channels  # planes * expansion
+    16
     """
 
     expansion = 4
@@ -274,25 +280,14 @@ class ResNet(nn.Module):
     replace_stride_with_dilation : sequence of 3 bool, default=None
         For the stages 2 to 4, whether to keep the size and dilate the
         convolutions instead of halving it; None is ``(False, False, False)``.
-    norm_layer : callable, default=None
-        Normalisation, called with a number of channels;
-        ``torch.nn.BatchNorm3d`` if None.
+    %(resnet_norm_layer)s
     initial_kernel_size : int, default=7
         Kernel size of the first convolution; its stride is 2 for 7, 1 for
         any other size.
     n_embedding : int, default=512
         Number of output features.
 
-    Attributes
-    ----------
-    %(encoder_attributes)s
-
-    See Also
-    --------
-    resnet18, resnet50 : The usual depths.
-    ResNetDecoder : The decoder that mirrors this network.
-
-    %(resnet_references)s
+    %(resnet_encoder_sections)s
 
     Examples
     --------
@@ -370,11 +365,13 @@ class ResNetTruncated(ResNet):
 
     Examples
     --------
+    With the default ``depth=0``, only the stem is kept:
+
     >>> import torch
     >>> from nidl.backbones.volume import BasicBlock, ResNetTruncated
-    >>> encoder = ResNetTruncated(BasicBlock, (1, 1, 1, 1), width_per_group=4, depth=2)
-    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
-    torch.Size([2, 8, 3, 3, 2])
+    >>> stem = ResNetTruncated(BasicBlock, (1, 1, 1, 1), width_per_group=4)
+    >>> stem.out_channels, stem(torch.zeros(2, 1, 17, 21, 15)).shape
+    (4, torch.Size([2, 4, 5, 6, 4]))
     """
 
     def __init__(self, block, layers, *args, depth=0, **kwargs):
@@ -396,15 +393,7 @@ class ResNetTruncated(ResNet):
 def resnet18(**kwargs):
     """3-D ResNet-18: basic blocks, 2-2-2-2 per stage.
 
-    Parameters
-    ----------
-    %(resnet_kwargs)s
-
-    Returns
-    -------
-    encoder : ResNet
-
-    %(resnet_references)s
+    %(resnet_factory)s
 
     Examples
     --------
@@ -421,23 +410,17 @@ def resnet18(**kwargs):
 def resnet50(**kwargs):
     """3-D ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
 
-    Parameters
-    ----------
-    %(resnet_kwargs)s
-
-    Returns
-    -------
-    encoder : ResNet
-
-    %(resnet_references)s
+    %(resnet_factory)s
 
     Examples
     --------
-    >>> import torch
+    Bottleneck stages keep 64 to 512 planes whatever ``width_per_group``
+    and expand them 4 times, so the embedding reads 2048 features:
+
     >>> from nidl.backbones.volume import resnet50
     >>> encoder = resnet50(width_per_group=1, n_embedding=8)
-    >>> encoder(torch.zeros(2, 1, 17, 21, 15)).shape
-    torch.Size([2, 8])
+    >>> encoder.embedding
+    Linear(in_features=2048, out_features=8, bias=True)
     """
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
 
@@ -446,21 +429,16 @@ def resnet50(**kwargs):
 def resnet18_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-18.
 
-    Parameters
-    ----------
-    depth : int
-        Number of stages kept, from 0 to 4.
-    %(resnet_kwargs)s
-
-    Returns
-    -------
-    encoder : ResNetTruncated
+    %(resnet_trunc_factory)s
 
     Examples
     --------
+    The stages after ``depth`` are not built:
+
     >>> from nidl.backbones.volume import resnet18_trunc
-    >>> resnet18_trunc(3, width_per_group=4).out_channels
-    16
+    >>> encoder = resnet18_trunc(2, width_per_group=4)
+    >>> hasattr(encoder, "layer3"), encoder.out_channels
+    (False, 8)
     """
     return ResNetTruncated(BasicBlock, (2, 2, 2, 2), depth=depth, **kwargs)
 
@@ -469,20 +447,16 @@ def resnet18_trunc(depth, **kwargs):
 def resnet50_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-50.
 
-    Parameters
-    ----------
-    depth : int
-        Number of stages kept, from 0 to 4.
-    %(resnet_kwargs)s
-
-    Returns
-    -------
-    encoder : ResNetTruncated
+    %(resnet_trunc_factory)s
 
     Examples
     --------
+    It returns the feature maps of its last stage:
+
+    >>> import torch
     >>> from nidl.backbones.volume import resnet50_trunc
-    >>> resnet50_trunc(1, width_per_group=1).out_channels
-    256
+    >>> features = resnet50_trunc(1, width_per_group=1)(torch.zeros(2, 1, 17, 21, 15))
+    >>> features.shape
+    torch.Size([2, 256, 5, 6, 4])
     """
     return ResNetTruncated(Bottleneck, (3, 4, 6, 3), depth=depth, **kwargs)

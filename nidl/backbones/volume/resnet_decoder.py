@@ -60,13 +60,7 @@ class ResNetDecoder(MirrorDecoder):
 norm_layer, initial_kernel_size
         As for :class:`ResNet`: pass the encoder's values to mirror it.
 
-    Attributes
-    ----------
-    %(decoder_attributes)s
-
-    See Also
-    --------
-    resnet18_decoder, resnet50_decoder : The decoders of the usual depths.
+    %(resnet_decoder_sections)s
 
     Examples
     --------
@@ -136,15 +130,7 @@ norm_layer, initial_kernel_size
 def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet18` back to volumes of ``spatial_shape``.
 
-    Parameters
-    ----------
-    %(decoder_parameters)s
-    **kwargs
-        Other arguments of :class:`ResNetDecoder`, as given to the encoder.
-
-    Returns
-    -------
-    decoder : ResNetDecoder
+    %(resnet_decoder_factory)s
 
     Examples
     --------
@@ -162,15 +148,7 @@ def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
 def resnet50_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet50` back to volumes of ``spatial_shape``.
 
-    Parameters
-    ----------
-    %(decoder_parameters)s
-    **kwargs
-        Other arguments of :class:`ResNetDecoder`, as given to the encoder.
-
-    Returns
-    -------
-    decoder : ResNetDecoder
+    %(resnet_decoder_factory)s
 
     Examples
     --------
