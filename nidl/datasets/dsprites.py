@@ -145,7 +145,6 @@ def draw_dsprites(factors):
 
     Examples
     --------
-    >>> import numpy as np
     >>> from nidl.datasets import draw_dsprites
     >>> square = draw_dsprites([[0, 1.0, 0.0, 0.5, 0.5]])[0]
     >>> int(square.sum()), int(square[32, 32]), int(square[0, 0])

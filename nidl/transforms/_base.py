@@ -188,17 +188,20 @@ class VolumeTransform(Transform):
 
     Examples
     --------
-    >>> import numpy as np
+    A subclass can rely on the layout: here the last axis is the third
+    spatial one, with or without a channel axis before.
+
+    >>> import torch
     >>> from nidl.transforms import VolumeTransform
-    >>> class Negate(VolumeTransform):
+    >>> class FlipZ(VolumeTransform):
     ...     def apply_transform(self, data):
-    ...         return -data
-    >>> Negate()(np.ones((1, 2, 2, 2))).shape
-    (1, 2, 2, 2)
-    >>> Negate()(np.ones((2, 2)))
+    ...         return data.flip(-1)
+    >>> FlipZ()(torch.arange(3.0).reshape(1, 1, 1, 3))
+    tensor([[[[2., 1., 0.]]]])
+    >>> FlipZ()(torch.ones(2, 2))
     Traceback (most recent call last):
     ...
-    ValueError: Negate expects a volume of shape (C, X, Y, Z) or (X, Y, Z); got shape (2, 2) ...
+    ValueError: FlipZ expects a volume of shape (C, X, Y, Z) or (X, Y, Z); got shape (2, 2) ...
     """
 
     #: Whether the transform also accepts spatial image objects (with
@@ -263,11 +266,14 @@ class Identity(Transform):
 
     Examples
     --------
+    As one of the views, it keeps the original next to an augmented copy:
+
     >>> import torch
-    >>> from nidl.transforms import Identity
-    >>> x = torch.arange(3)
-    >>> Identity()(x) is x
-    True
+    >>> from nidl.transforms import Identity, MultiViewsTransform, RandomGaussianNoise
+    >>> x = torch.zeros(1, 4, 4, 4)
+    >>> original, noisy = MultiViewsTransform([Identity(), RandomGaussianNoise()])(x)
+    >>> original is x, bool((noisy != x).any())
+    (True, True)
     >>> Identity()
     Identity(p=None)
     """

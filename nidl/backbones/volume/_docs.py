@@ -56,6 +56,11 @@ _DECODER_ATTRIBUTES = """
         input (``spatial_shape``) to its deepest map.
 """
 
+_IN_CHANNELS = """
+    in_channels : int, default=1
+        Number of channels of the input.
+"""
+
 _DECODER_PARAMETERS = """
     spatial_shape : tuple of 3 int
         Shape of the output volumes, without the channel axis.
@@ -130,6 +135,7 @@ fill_doc = docstring_filler({
         for name, text in _family_snippets(family, *details).items()
     },
     "decoder_parameters": _DECODER_PARAMETERS,
+    "in_channels": _IN_CHANNELS,
     "resnet_norm_layer": _RESNET_NORM_LAYER,
     "resnet_factory": _sections(
         ("Parameters", _RESNET_KWARGS),

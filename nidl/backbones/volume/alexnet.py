@@ -25,8 +25,7 @@ class AlexNet(nn.Module):
     ----------
     n_embedding : int, default=128
         Number of output features.
-    in_channels : int, default=1
-        Number of channels of the input.
+    %(in_channels)s
 
     %(alexnet_encoder_sections)s
 

@@ -46,10 +46,14 @@ class AlexNetDecoder(MirrorDecoder):
 
     Examples
     --------
+    Built for the shape of the encoder's input, it maps the encoder's
+    features back to that shape:
+
     >>> import torch
-    >>> from nidl.backbones.volume import AlexNetDecoder
-    >>> decoder = AlexNetDecoder((33, 41, 35), 4)
-    >>> decoder(torch.zeros(2, 4)).shape
+    >>> from nidl.backbones.volume import AlexNet, AlexNetDecoder
+    >>> x = torch.zeros(2, 1, 33, 41, 35)
+    >>> features = AlexNet(n_embedding=4)(x)
+    >>> AlexNetDecoder(x.shape[2:], features.shape[1])(features).shape
     torch.Size([2, 1, 33, 41, 35])
     """
 

@@ -123,8 +123,7 @@ class DenseNet(nn.Module):
         Channels of the first convolution.
     bn_size : int, default=4
         The bottleneck of each layer has ``bn_size * growth_rate`` channels.
-    in_channels : int, default=1
-        Number of channels of the input.
+    %(in_channels)s
     n_embedding : int, default=512
         Number of output features.
     memory_efficient : bool, default=False

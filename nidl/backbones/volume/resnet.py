@@ -262,8 +262,7 @@ class ResNet(nn.Module):
         Class of the residual blocks.
     layers : sequence of 4 int
         Number of blocks of each stage.
-    in_channels : int, default=1
-        Number of channels of the input.
+    %(in_channels)s
     zero_init_residual : bool, default=False
         Initialise the last normalisation of each block to zero, so that
         every block starts as the identity.

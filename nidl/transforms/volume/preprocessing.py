@@ -123,13 +123,16 @@ class RobustRescaling(VolumeTransform):
 
     Examples
     --------
-    >>> import numpy as np
+    The percentiles of a tensor are those of its values, and a tensor
+    comes back:
+
+    >>> import torch
     >>> from nidl.transforms import RobustRescaling
-    >>> volume = np.linspace(0, 59, 60).reshape(3, 4, 5)
+    >>> volume = torch.linspace(0, 59, 60).reshape(3, 4, 5)
     >>> volume[0, 0, 0] = 1e6  # an outlier
     >>> out = RobustRescaling(percentiles=(0, 95))(volume)
-    >>> float(out.min()), float(out.max())
-    (0.0, 1.0)
+    >>> out.dtype, float(out.min()), float(out.max())
+    (torch.float32, 0.0, 1.0)
     >>> float(out[1, 2, 3])  # not crushed towards 0 by the outlier
     0.5709...
     """
