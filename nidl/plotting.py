@@ -20,9 +20,22 @@ __all__ = [
     "plot_reconstructions",
 ]
 
-#: How the figures of images are drawn, described once for both.
+#: What a traversal is, described once for the function that computes it
+#: and the one that plots it; how the figures of images are drawn.
 _fill_doc = docstring_filler(
     {
+        "traversal": """
+            X : array-like, default=None
+                Data whose first sample gives the starting code (the posterior
+                mean with ``stochastic_transform=False``). None starts from the
+                mean of the prior: 0, and uniform class probabilities.
+            dims : sequence of int, default=None
+                Latent dimensions to traverse; None traverses all.
+            n_steps : int, default=7
+                Values per dimension.
+            limit : float, default=2.5
+                The values span ``[-limit, limit]``, in prior standard deviations.
+            """,
         "image_display": """
             image_shape : tuple of int, default=None
                 Shape ``(height, width)`` of an image when the samples are flat.
@@ -74,6 +87,7 @@ def _codes(estimator, X):
     return check_array(codes, dtype=np.float32, input_name="codes")
 
 
+@_fill_doc
 def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     """Decode codes in which one latent dimension at a time takes a range of values.
 
@@ -88,16 +102,7 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     estimator : estimator of the VAE family
         A fitted ``VAE``, ``CapacityBetaVAE``, ``BetaTCVAE`` or ``JointVAE``
         (whose categorical codes stay those of the starting code).
-    X : array-like, default=None
-        Data whose first sample gives the starting code (the posterior
-        mean with ``stochastic_transform=False``). None starts from the
-        mean of the prior: 0, and uniform class probabilities.
-    dims : sequence of int, default=None
-        Latent dimensions to traverse; None traverses all.
-    n_steps : int, default=7
-        Values per dimension.
-    limit : float, default=2.5
-        The values span ``[-limit, limit]``, in prior standard deviations.
+    %(traversal)s
 
     Returns
     -------
@@ -149,14 +154,7 @@ def plot_latent_traversals(
     ----------
     estimator : nidl.estimators.autoencoders.VAE
         A fitted VAE on images.
-    X : array-like, default=None
-        Data whose first sample gives the starting code; None starts from 0.
-    dims : sequence of int, default=None
-        Latent dimensions to traverse; None traverses all.
-    n_steps : int, default=7
-        Values per dimension.
-    limit : float, default=2.5
-        The values span ``[-limit, limit]``.
+    %(traversal)s
     %(image_display)s
 
     Returns
@@ -169,15 +167,18 @@ def plot_latent_traversals(
 
     Examples
     --------
-    >>> import numpy as np
+    Images with a channel axis, here a tensor of shape (32, 1, 4, 4), need
+    no ``image_shape``; the traversals start from the code of the first:
+
+    >>> import torch
     >>> from torch import nn
     >>> from nidl.estimators.autoencoders import VAE
     >>> from nidl.plotting import plot_latent_traversals
-    >>> X = np.random.default_rng(0).random((32, 16)).astype("float32")
-    >>> vae = VAE(nn.Linear(16, 8), nn.Linear(2, 16), encoder_out_dim=8,
-    ...           latent_dim=2, random_state=0, max_epochs=1,
-    ...           enable_progress_bar=False).fit(X)
-    >>> fig = plot_latent_traversals(vae, n_steps=5, image_shape=(4, 4))
+    >>> images = torch.rand(32, 1, 4, 4, generator=torch.Generator().manual_seed(0))
+    >>> decoder = nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (1, 4, 4)))
+    >>> vae = VAE(nn.Flatten(), decoder, encoder_out_dim=16, latent_dim=2,
+    ...           random_state=0, max_epochs=1, enable_progress_bar=False)
+    >>> fig = plot_latent_traversals(vae.fit(images), images, n_steps=5)
     >>> len(fig.axes)
     10
     """

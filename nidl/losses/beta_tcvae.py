@@ -105,9 +105,7 @@ class BetaTCVAELoss(BetaVAELoss):
         Number of samples in the training set. Required to call the loss;
         the :class:`~nidl.estimators.autoencoders.BetaTCVAE` estimator fills
         it in from the data it is fitted on.
-    %(likelihood)s
-
-    %(parameter_errors)s
+    %(likelihood_and_errors)s
 
     See Also
     --------
@@ -116,8 +114,7 @@ class BetaTCVAELoss(BetaVAELoss):
 
     References
     ----------
-    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
-       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
+    %(chen_2018)s
 
     Examples
     --------
@@ -216,11 +213,8 @@ class BetaTCVAELoss(BetaVAELoss):
 
         Parameters
         ----------
-        %(data)s
-        q : torch.distributions.Normal
-            The encoder's posterior ``q(z|x)`` with diagonal covariance.
-        step : int, default=None
-            Training step; needed only if ``beta`` is a schedule.
+        %(normal_batch)s
+        %(beta_step)s
         z : torch.Tensor, default=None
             The posterior samples the decoder was given; drawn from ``q``
             if None.

@@ -106,13 +106,8 @@ class BetaVAELoss:
 
         Parameters
         ----------
-        %(data)s
-        q : torch.distributions.Normal
-            The encoder's posterior ``q(z|x)`` with diagonal covariance.
-        step : int, default=None
-            Training step (number of optimiser steps taken), at which a
-            ``beta`` schedule is evaluated; needed only if ``beta`` is a
-            schedule.
+        %(normal_batch)s
+        %(beta_step)s
 
         Returns
         -------

@@ -74,9 +74,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
         Capacity from ``capacity_steps`` on, in nats.
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
-    %(likelihood)s
-
-    %(parameter_errors)s
+    %(likelihood_and_errors)s
 
     See Also
     --------
@@ -85,8 +83,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
 
     References
     ----------
-    .. [1] C. P. Burgess et al., "Understanding disentangling in
-       beta-VAE", arXiv:1804.03599, 2018.
+    %(burgess_2018)s
 
     Examples
     --------
@@ -122,13 +119,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
     def capacity(self, step):
         """Target capacity at ``step``, in nats.
 
-        Parameters
-        ----------
-        %(at_step)s
-
-        Returns
-        -------
-        capacity : float
+        %(value_at_step)s
 
         Examples
         --------
@@ -144,9 +135,7 @@ class CapacityBetaVAELoss(BetaVAELoss):
 
         Parameters
         ----------
-        %(data)s
-        q : torch.distributions.Normal
-            The encoder's posterior ``q(z|x)`` with diagonal covariance.
+        %(normal_batch)s
         %(step)s
 
         Returns

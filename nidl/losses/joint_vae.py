@@ -17,6 +17,10 @@ from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import check_capacity
 from .schedules import linear_ramp, require_step
 
+#: The parameters of each KL term, ``{kind}_{name}`` for the continuous and
+#: the discrete kind: its weight, then those of its rising capacity.
+_TERM_PARAMETERS = ("gamma", "capacity_min", "capacity_max", "capacity_steps")
+
 
 class JointPosterior:
     """Posterior of a Joint VAE: a diagonal Normal and independent categoricals.
@@ -165,9 +169,7 @@ class JointVAELoss(BetaVAELoss):
         before the cap at the sum of ``log(K)``.
     discrete_capacity_steps : int, default=25000
         Number of steps over which the discrete capacity rises.
-    %(likelihood)s
-
-    %(parameter_errors)s
+    %(likelihood_and_errors)s
 
     See Also
     --------
@@ -210,28 +212,19 @@ class JointVAELoss(BetaVAELoss):
         default_dist="normal",
         exact_likelihood=False,
     ):
-        check_scalar(continuous_gamma, "continuous_gamma", numbers.Real, min_val=0)
-        check_capacity(
-            continuous_capacity_min,
-            continuous_capacity_max,
-            continuous_capacity_steps,
-            prefix="continuous_",
-        )
-        check_scalar(discrete_gamma, "discrete_gamma", numbers.Real, min_val=0)
-        check_capacity(
-            discrete_capacity_min,
-            discrete_capacity_max,
-            discrete_capacity_steps,
-            prefix="discrete_",
-        )
-        self.continuous_gamma = continuous_gamma
-        self.continuous_capacity_min = continuous_capacity_min
-        self.continuous_capacity_max = continuous_capacity_max
-        self.continuous_capacity_steps = continuous_capacity_steps
-        self.discrete_gamma = discrete_gamma
-        self.discrete_capacity_min = discrete_capacity_min
-        self.discrete_capacity_max = discrete_capacity_max
-        self.discrete_capacity_steps = discrete_capacity_steps
+        terms = {
+            "continuous": (continuous_gamma, continuous_capacity_min,
+                           continuous_capacity_max, continuous_capacity_steps),
+            "discrete": (discrete_gamma, discrete_capacity_min,
+                         discrete_capacity_max, discrete_capacity_steps),
+        }
+        # The two terms take the same parameters, named after their kind:
+        # checked (in the order of the signature) and stored alike.
+        for kind, (gamma, *capacity) in terms.items():
+            check_scalar(gamma, f"{kind}_gamma", numbers.Real, min_val=0)
+            check_capacity(*capacity, prefix=f"{kind}_")
+            for name, value in zip(_TERM_PARAMETERS, (gamma, *capacity)):
+                setattr(self, f"{kind}_{name}", value)
         self._set_likelihood(default_dist, exact_likelihood)
 
     @fill_loss_docs
@@ -258,17 +251,9 @@ class JointVAELoss(BetaVAELoss):
         >>> continuous, round(discrete, 4)  # 12.5 nats, capped at log(10)
         (12.5, 2.3026)
         """
-        continuous = linear_ramp(
-            step,
-            self.continuous_capacity_min,
-            self.continuous_capacity_max,
-            self.continuous_capacity_steps,
-        )
-        discrete = linear_ramp(
-            step,
-            self.discrete_capacity_min,
-            self.discrete_capacity_max,
-            self.discrete_capacity_steps,
+        continuous, discrete = (
+            linear_ramp(step, *(getattr(self, f"{kind}_{name}") for name in _TERM_PARAMETERS[1:]))
+            for kind in ("continuous", "discrete")
         )
         cap = sum(math.log(k) for k in categorical_dims)
         return continuous, min(discrete, cap)

@@ -29,13 +29,7 @@ class _Schedule:
     def __call__(self, step):
         """Value at ``step``.
 
-        Parameters
-        ----------
-        %(at_step)s
-
-        Returns
-        -------
-        value : float
+        %(value_at_step)s
         """
         _check_step(step)
         return self._value(step)

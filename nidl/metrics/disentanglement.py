@@ -12,10 +12,13 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_array, check_consistent_length, check_scalar
 
 from .._docstrings import docstring_filler
+from ..losses._docs import REFERENCES
 
-#: The inputs of every score, described once.
+#: The inputs of every score, described once, and the paper of the MIG,
+#: which its loss (the beta-TCVAE) cites too.
 _fill_doc = docstring_filler(
     {
+        "chen_2018": REFERENCES["chen_2018"],
         "codes_factors": """
             codes : array-like of shape (n_samples, n_latents)
                 Latent codes, for example posterior means from ``transform``.
@@ -97,8 +100,7 @@ def mig_score(codes, factors, n_bins=20):
 
     References
     ----------
-    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
-       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
+    %(chen_2018)s
 
     Examples
     --------

@@ -39,15 +39,20 @@ def elbo(estimator, X):
 
     Examples
     --------
+    With its constants, the ELBO tells which likelihood suits the data: on
+    Laplace-distributed data, a VAE with a Laplace likelihood scores higher
+    than the same VAE with a Normal one.
+
     >>> import numpy as np
     >>> from torch import nn
     >>> from nidl.estimators.autoencoders import VAE
     >>> from nidl.metrics import elbo
-    >>> X = np.random.default_rng(0).normal(size=(64, 4)).astype("float32")
-    >>> vae = VAE(nn.Linear(4, 8), nn.Linear(2, 4), encoder_out_dim=8,
-    ...           latent_dim=2, random_state=0, max_epochs=1,
-    ...           enable_progress_bar=False).fit(X)
-    >>> elbo(vae, X) < 0
+    >>> X = np.random.default_rng(0).laplace(size=(64, 4)).astype("float32")
+    >>> def fitted(dist):
+    ...     return VAE(nn.Linear(4, 8), nn.Linear(2, 4), encoder_out_dim=8,
+    ...                latent_dim=2, default_dist=dist, random_state=0,
+    ...                max_epochs=1, enable_progress_bar=False).fit(X)
+    >>> bool(elbo(fitted("laplace"), X) > elbo(fitted("normal"), X))
     True
     """
     return estimator.score(X)
