@@ -111,6 +111,9 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
 
     Examples
     --------
+    Two dimensions of a VAE on 6 features, traversed from the prior mean:
+    one row per dimension, one column per value, each a decoded sample.
+
     >>> import numpy as np
     >>> from torch import nn
     >>> from nidl.estimators.autoencoders import VAE

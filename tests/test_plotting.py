@@ -7,8 +7,8 @@ from torch import nn
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
 
-from nidl.estimators.autoencoders import VAE  # noqa: E402
-from nidl.plotting import (  # noqa: E402
+from nidl.estimators.autoencoders import VAE
+from nidl.plotting import (
     latent_traversals,
     plot_latent_scatter,
     plot_latent_traversals,

@@ -2,13 +2,17 @@
 
 from .._docstrings import docstring_filler
 
-#: Citations of the papers that a loss, its estimator and a metric share,
-#: each as the first entry of a ``References`` section. The estimators and
-#: metrics fill them in from here, so that a citation is written once.
+#: ``References`` sections citing the paper that a loss, its estimator and
+#: a metric share. The estimators and metrics fill them in from here, so
+#: that a citation is written once.
 REFERENCES = {
-    "chen_2018": """.. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+    "chen_2018": """References
+----------
+.. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
    Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.""",
-    "burgess_2018": """.. [1] C. P. Burgess et al., "Understanding disentangling in
+    "burgess_2018": """References
+----------
+.. [1] C. P. Burgess et al., "Understanding disentangling in
    beta-VAE", arXiv:1804.03599, 2018.""",
 }
 

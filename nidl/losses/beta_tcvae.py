@@ -112,8 +112,6 @@ class BetaTCVAELoss(BetaVAELoss):
     BetaVAELoss : Weights the whole KL term.
     nidl.estimators.autoencoders.BetaTCVAE : The estimator.
 
-    References
-    ----------
     %(chen_2018)s
 
     Examples

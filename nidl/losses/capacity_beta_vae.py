@@ -81,8 +81,6 @@ class CapacityBetaVAELoss(BetaVAELoss):
     BetaVAELoss : The loss with a fixed or scheduled KL weight.
     nidl.estimators.autoencoders.CapacityBetaVAE : The estimator.
 
-    References
-    ----------
     %(burgess_2018)s
 
     Examples

@@ -98,8 +98,6 @@ def mig_score(codes, factors, n_bins=20):
     --------
     sap_score : The same gap on predictability instead of information.
 
-    References
-    ----------
     %(chen_2018)s
 
     Examples
