@@ -2,20 +2,6 @@
 
 from .._docstrings import docstring_filler
 
-#: ``References`` sections citing the paper that a loss, its estimator and
-#: a metric share. The estimators and metrics fill them in from here, so
-#: that a citation is written once.
-REFERENCES = {
-    "chen_2018": """References
-----------
-.. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
-   Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.""",
-    "burgess_2018": """References
-----------
-.. [1] C. P. Burgess et al., "Understanding disentangling in
-   beta-VAE", arXiv:1804.03599, 2018.""",
-}
-
 _DATA = """x : torch.Tensor, shape (batch_size, ...)
     The input data.
 p : torch.distributions.Distribution or torch.Tensor
@@ -61,8 +47,8 @@ LOSS_DOCS = {
     # The step at which a schedule or a capacity is evaluated; and both
     # sections of a function of that step alone (a schedule, a capacity).
     "at_step": _AT_STEP,
-    "value_at_step": f"Parameters\n----------\n{_AT_STEP}\n\nReturns\n-------\nvalue : float",
-    **REFERENCES,
+    "value_at_step": f"Parameters\n----------\n{_AT_STEP}\n\n"
+    "Returns\n-------\nvalue : float",
 }
 
 #: Decorator filling the ``%(name)s`` lines of a loss's docstrings.

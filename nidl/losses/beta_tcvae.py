@@ -110,9 +110,14 @@ class BetaTCVAELoss(BetaVAELoss):
     See Also
     --------
     BetaVAELoss : Weights the whole KL term.
+    nidl.metrics.mig_score : The mutual information gap of the same paper, a
+        measure of the disentanglement this loss seeks.
     nidl.estimators.autoencoders.BetaTCVAE : The estimator.
 
-    %(chen_2018)s
+    References
+    ----------
+    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
 
     Examples
     --------

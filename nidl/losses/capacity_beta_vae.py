@@ -81,7 +81,10 @@ class CapacityBetaVAELoss(BetaVAELoss):
     BetaVAELoss : The loss with a fixed or scheduled KL weight.
     nidl.estimators.autoencoders.CapacityBetaVAE : The estimator.
 
-    %(burgess_2018)s
+    References
+    ----------
+    .. [1] C. P. Burgess et al., "Understanding disentangling in
+       beta-VAE", arXiv:1804.03599, 2018.
 
     Examples
     --------

@@ -17,9 +17,10 @@ from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import check_capacity
 from .schedules import linear_ramp, require_step
 
-#: The parameters of each KL term, ``{kind}_{name}`` for the continuous and
-#: the discrete kind: its weight, then those of its rising capacity.
-_TERM_PARAMETERS = ("gamma", "capacity_min", "capacity_max", "capacity_steps")
+#: The parameters of each KL term, stored as ``{kind}_{name}`` for the
+#: continuous and the discrete kind: its weight, then its rising capacity's.
+_CAPACITY = ("capacity_min", "capacity_max", "capacity_steps")
+_TERM_PARAMETERS = ("gamma", *_CAPACITY)
 
 
 class JointPosterior:
@@ -251,8 +252,9 @@ class JointVAELoss(BetaVAELoss):
         >>> continuous, round(discrete, 4)  # 12.5 nats, capped at log(10)
         (12.5, 2.3026)
         """
+        # Each capacity rises from its own parameters, read by name.
         continuous, discrete = (
-            linear_ramp(step, *(getattr(self, f"{kind}_{name}") for name in _TERM_PARAMETERS[1:]))
+            linear_ramp(step, *(getattr(self, f"{kind}_{name}") for name in _CAPACITY))
             for kind in ("continuous", "discrete")
         )
         cap = sum(math.log(k) for k in categorical_dims)

@@ -12,13 +12,10 @@ from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_array, check_consistent_length, check_scalar
 
 from .._docstrings import docstring_filler
-from ..losses._docs import REFERENCES
 
-#: The inputs of every score, described once, and the paper of the MIG,
-#: which its loss (the beta-TCVAE) cites too.
+#: The inputs of every score, described once.
 _fill_doc = docstring_filler(
     {
-        "chen_2018": REFERENCES["chen_2018"],
         "codes_factors": """
             codes : array-like of shape (n_samples, n_latents)
                 Latent codes, for example posterior means from ``transform``.
@@ -98,7 +95,10 @@ def mig_score(codes, factors, n_bins=20):
     --------
     sap_score : The same gap on predictability instead of information.
 
-    %(chen_2018)s
+    References
+    ----------
+    .. [1] R. T. Q. Chen, X. Li, R. Grosse and D. Duvenaud, "Isolating
+       Sources of Disentanglement in Variational Autoencoders", NeurIPS 2018.
 
     Examples
     --------
