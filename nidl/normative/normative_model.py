@@ -267,7 +267,7 @@ class NormativeModel(NormativeBase):
 
         See Also
         --------
-        NormativeModel : Its example scores the latents of distant subjects.
+        deviations : Every score of the subjects, these included, from one pass.
         """
         deviations = self.deviations(X, covariates)
         return deviations.latent_distance, deviations.latent_p_value
