@@ -3,12 +3,8 @@
 import torch
 from torch import nn
 
+from ._alexnet_layers import _normalized
 from ._docs import fill_doc
-
-
-def _normalized(conv):
-    """``conv`` followed by a batch norm and a ReLU."""
-    return [conv, nn.BatchNorm3d(conv.out_channels), nn.ReLU(inplace=True)]
 
 
 @fill_doc

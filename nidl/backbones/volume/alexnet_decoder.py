@@ -4,6 +4,7 @@ import math
 
 from torch import nn
 
+from ._alexnet_layers import _normalized
 from ._docs import fill_doc
 from ._mirror import (
     MirrorDecoder,
@@ -12,7 +13,6 @@ from ._mirror import (
     transposed_conv,
     upsample,
 )
-from .alexnet import _normalized
 
 
 def _alexnet_shapes(spatial_shape):

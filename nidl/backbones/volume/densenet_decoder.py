@@ -4,6 +4,7 @@ import math
 
 from torch import nn
 
+from ._densenet_layers import _channels, _DenseBlock, _initialize, _transition
 from ._docs import fill_doc
 from ._mirror import (
     MirrorDecoder,
@@ -12,7 +13,6 @@ from ._mirror import (
     transposed_conv,
     upsample,
 )
-from .densenet import _channels, _DenseBlock, _initialize, _transition
 
 
 def _densenet_shapes(spatial_shape, n_blocks):

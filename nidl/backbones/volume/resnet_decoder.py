@@ -12,9 +12,7 @@ from ._mirror import (
     transposed_conv,
     upsample,
 )
-from .resnet import (
-    BasicBlock,
-    Bottleneck,
+from ._resnet_layers import (
     _block,
     _check_layers,
     _conv1,
@@ -23,6 +21,7 @@ from .resnet import (
     _stem_geometry,
     _widths,
 )
+from .resnet import BasicBlock, Bottleneck
 
 
 def _resnet_shapes(spatial_shape, initial_kernel_size, geometry):
