@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, returns_numpy
 from ..utils.validation import check_targets
-from ._docs import fill_step_docs
+from ._docs import fill_method_docs
 
 
 class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
@@ -59,13 +59,13 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
+    @fill_method_docs
     def transform(self, X):
         """Transform ``X`` with ``transform_step``, batch by batch.
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
+        %(X)s
 
         Returns
         -------
@@ -78,12 +78,10 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
         """Transform one batch; subclasses implement it."""
         raise NotImplementedError
 
-    @fill_step_docs
+    @fill_method_docs
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """``transform_step``: ``Trainer.predict`` gives the transformed batches.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns
@@ -182,13 +180,13 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
 
 
 class _PredictMixin:
+    @fill_method_docs
     def predict(self, X):
         """Predict with ``predict_step``, batch by batch.
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
+        %(X)s
 
         Returns
         -------

@@ -21,6 +21,7 @@ from ..utils import check_input, make_loader
 from ..utils._data import in_memory_loader, is_dataset, is_loader, n_samples
 from ..utils.validation import check_input_and_samples, check_targets
 from ._checkpoints import CheckpointMixin
+from ._docs import fill_method_docs
 from ._inference import INFERENCE_BATCH_VALUES, InferenceMixin  # noqa: F401
 
 # The mixins are importable from here, as upstream code imports them.
@@ -352,6 +353,7 @@ class BaseEstimator(
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
+    @fill_method_docs
     def fit(self, X, y=None, val_dataloader=None, ckpt_path=None):
         """Train the estimator.
 
@@ -366,8 +368,7 @@ class BaseEstimator(
             ``fit(train_dataloader, val_dataloader)`` works.
         val_dataloader : DataLoader, Dataset, torch.Tensor or array-like, default=None
             Validation data, evaluated at the end of each epoch.
-        ckpt_path : str, default=None
-            Checkpoint of an interrupted fit to resume from.
+        %(ckpt_path)s
 
         Returns
         -------

@@ -6,4 +6,4 @@ from .conditional_vae import ConditionalVAE
 from .joint_vae import JointVAE
 from .vae import VAE
 
-__all__ = ["VAE", "BetaTCVAE", "CapacityBetaVAE", "JointVAE", "ConditionalVAE"]
+__all__ = ["VAE", "BetaTCVAE", "CapacityBetaVAE", "ConditionalVAE", "JointVAE"]

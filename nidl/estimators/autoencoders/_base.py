@@ -16,7 +16,7 @@ from torch.distributions import Laplace, Normal
 from ...losses._likelihood import check_distribution_name, kl_normal
 from ...utils import returns_numpy
 from ...utils._data import first_input
-from .._docs import fill_step_docs
+from .._docs import fill_method_docs
 from ..base import BaseEstimator, TransformerMixin
 from ._vae_scoring import VAEScoringMixin
 from ._vae_training import VAETrainingMixin
@@ -84,15 +84,20 @@ def bounded_log_variance(value, low=LOG_VARIANCE_RANGE[0], high=LOG_VARIANCE_RAN
     return high - F.softplus(high - (low + F.softplus(value - low)))
 
 
-def float32_matrix(values, input_name):
-    """A checked 2-D float32 array from an array-like or a tensor.
+def float32_matrix(values, input_name, n_columns, expectation):
+    """A checked 2-D float32 array of a known number of columns.
 
     Parameters
     ----------
     values : array-like or torch.Tensor, shape (n_samples, n_columns)
         The values; a tensor is copied to the CPU.
     input_name : str
-        Their name, for the errors of :func:`sklearn.utils.check_array`.
+        Their name, for the errors.
+    n_columns : int
+        The number of columns they must have.
+    expectation : str
+        What the columns stand for and how to pass the right ones: the end
+        of the error message that a wrong number of columns raises.
 
     Returns
     -------
@@ -101,12 +106,19 @@ def float32_matrix(values, input_name):
     Examples
     --------
     >>> import torch
-    >>> float32_matrix(torch.ones(2, 3), "X").dtype
+    >>> float32_matrix(torch.ones(2, 3), "X", 3, "three are expected").dtype
     dtype('float32')
+    >>> float32_matrix(torch.ones(2, 3), "X", 2, "two are expected")
+    Traceback (most recent call last):
+    ...
+    ValueError: X has 3 columns, but two are expected.
     """
     if isinstance(values, torch.Tensor):
         values = values.detach().cpu().numpy()
-    return check_array(values, dtype="float32", input_name=input_name)
+    array = check_array(values, dtype="float32", input_name=input_name)
+    if array.shape[1] != n_columns:
+        raise ValueError(f"{input_name} has {array.shape[1]} columns, but {expectation}.")
+    return array
 
 
 def parent_arguments(parent_init, local_variables):
@@ -213,6 +225,18 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         by ``_build_modules``.
         """
         raise NotImplementedError
+
+    #: Names of the estimator's parameters that its loss takes unchanged.
+    _loss_parameters = ()
+
+    def _loss_arguments(self):
+        """Keyword arguments of the loss: its parameters and likelihood options.
+
+        The parameters named in ``_loss_parameters`` are passed under their
+        own names, as the estimator stores them.
+        """
+        passed_on = {name: getattr(self, name) for name in self._loss_parameters}
+        return {**passed_on, **self._likelihood_options()}
 
     def _likelihood_options(self):
         """The likelihood options of the loss: its name, and exactness.
@@ -368,13 +392,13 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
     # ------------------------------------------------------------------
     # Model
     # ------------------------------------------------------------------
+    @fill_method_docs
     def encode(self, x):
         """Posterior ``q(z|x)`` of a batch.
 
         Parameters
         ----------
-        x : torch.Tensor
-            Input batch.
+        %(batch_input)s
 
         Returns
         -------
@@ -435,12 +459,10 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         """Posterior mean and bounded log-variance from encoder features."""
         return self.fc_mu(features), bounded_log_variance(self.fc_logvar(features))
 
-    @fill_step_docs
+    @fill_method_docs
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Latent vectors of one batch.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns
@@ -478,13 +500,11 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
     def _inverse_transform(self, X, covariates=None):
         """``inverse_transform``, codes paired with ``covariates`` rows if given."""
         check_is_fitted(self)
-        Z = float32_matrix(X, "X")
-        if Z.shape[1] != self._n_features_out:
-            raise ValueError(
-                f"X has {Z.shape[1]} columns, but {type(self).__name__} codes have "
-                f"{self._n_features_out} (latent_dim={self.latent_dim}); pass codes "
-                "from transform."
-            )
+        Z = float32_matrix(
+            X, "X", self._n_features_out,
+            f"{type(self).__name__} codes have {self._n_features_out} "
+            f"(latent_dim={self.latent_dim}); pass codes from transform",
+        )
 
         def decode(batch, batch_idx):
             with self._conditioned(batch):

@@ -1,6 +1,7 @@
 """Documentation shared by the estimators of the VAE family, written once."""
 
 from ..._docstrings import docstring_filler
+from .._docs import METHOD_DOCS
 
 #: Descriptions of the parameters and attributes the estimators of the family
 #: share, filled into their docstrings by ``fill_shared_docs``.
@@ -42,6 +43,18 @@ SHARED_DOCS = {
     "batch_size": """batch_size : int, default=128
     Batch size for Dataset, array and tensor input (a DataLoader keeps
     its own).""",
+    # What score_samples gives, in every estimator of the family.
+    "score_samples_returns": """Returns
+-------
+elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
+    In nats; a NumPy array for array-like input, a CPU tensor otherwise.
+terms : dict
+    Only with ``return_terms=True``: ``"rec_loss"``, the negative
+    log-likelihood of each sample, and ``"kl_loss"``, its KL divergence
+    (``elbo = -(rec_loss + kl_loss)``).""",
+    # The covariates the methods of the conditional VAE take.
+    "covariates": """covariates : array-like of shape (n_samples, n_covariates), default=None
+    Covariates of an array or tensor ``X``.""",
     "kwargs": """**kwargs
     Options of ``pytorch_lightning.Trainer`` (``max_epochs``,
     ``accelerator``, ``devices``, ``strategy``, ``precision``,
@@ -57,7 +70,10 @@ SHARED_DOCS = {
     batches hold the input: ``"image"`` for MONAI's ``{"image": ...,
     "label": ...}``, ``"t1"`` for TorchIO's ``{"t1": {"data": ...}}`` (a
     tuple is a path of keys).""",
-    "attributes": """encoder : torch.nn.Module
+    # The Attributes section opens with the attributes the family shares.
+    "attributes": """Attributes
+----------
+encoder : torch.nn.Module
     The encoder backbone.
 decoder : torch.nn.Module
     The decoder.
@@ -76,18 +92,29 @@ sample_shape_ : tuple of int
 n_epochs_ : int
     Number of epochs trained.
 n_steps_ : int
-    Number of optimiser steps taken.""",
+    Number of optimiser steps taken.
+criterion : torch.nn.Module
+    The loss minimised (the one named under See Also), built from the
+    parameters.""",
 }
 
-#: Class decorator filling the ``%(name)s`` lines of a docstring from
-#: ``SHARED_DOCS``, so that each estimator lists all its parameters in its own
-#: docstring while the shared ones are written once.
-# The runs of parameters that every signature of the family has in this order.
+# The runs of parameters that the signatures of the family share, in this
+# order: the modules open every signature and the training parameters close
+# it; "shared_options" is the end of every signature but the Joint VAE's,
+# whose transform draws nothing (no stochastic_transform).
 SHARED_DOCS["modules"] = "\n".join(
     SHARED_DOCS[name] for name in ("encoder", "decoder", "encoder_out_dim", "latent_dim")
 )
 SHARED_DOCS["training"] = "\n".join(
     SHARED_DOCS[name] for name in ("lr", "weight_decay", "random_state", "batch_size", "kwargs")
 )
+SHARED_DOCS["shared_options"] = "\n".join(
+    SHARED_DOCS[name]
+    for name in ("default_dist", "observation_scale", "stochastic_transform", "training")
+)
 
-fill_shared_docs = docstring_filler(SHARED_DOCS)
+#: Decorator filling the ``%(name)s`` lines of a docstring from
+#: ``SHARED_DOCS`` and the estimators' ``METHOD_DOCS``, so that each
+#: estimator lists all its parameters in its own docstring, and each method
+#: all of its own, while the shared ones are written once.
+fill_shared_docs = docstring_filler({**METHOD_DOCS, **SHARED_DOCS})

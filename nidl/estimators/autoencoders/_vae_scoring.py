@@ -5,6 +5,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ...losses._likelihood import negative_log_likelihood
 from ...utils import check_input, returns_numpy
+from .._docs import fill_method_docs
+from ._docs import fill_shared_docs
 
 
 class VAEScoringMixin:
@@ -36,6 +38,7 @@ class VAEScoringMixin:
             use_scale=self.criterion.exact_likelihood,
         )
 
+    @fill_shared_docs
     def score_samples(self, X, return_terms=False):
         """Evidence lower bound (ELBO) of each sample; higher is better.
 
@@ -54,33 +57,27 @@ class VAEScoringMixin:
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
+        %(X)s
         return_terms : bool, default=False
             Also return the two terms of each sample.
 
-        Returns
-        -------
-        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
-            In nats; a NumPy array for array-like input, a CPU tensor
-            otherwise.
-        terms : dict
-            Only with ``return_terms=True``: ``"rec_loss"``, the negative
-            log-likelihood of each sample, and ``"kl_loss"``, its KL
-            divergence (``elbo = -(rec_loss + kl_loss)``).
+        %(score_samples_returns)s
 
         Examples
         --------
-        >>> import numpy as np
-        >>> from torch import nn
+        A sample far from the training data gets the lowest ELBO; tensors
+        in, tensors out:
+
+        >>> import torch
         >>> from nidl.estimators.autoencoders import VAE
-        >>> X = np.random.default_rng(0).normal(size=(32, 4)).astype("float32")
-        >>> vae = VAE(nn.Linear(4, 8), nn.Linear(2, 4), encoder_out_dim=8,
+        >>> X = torch.randn(32, 4, generator=torch.Generator().manual_seed(0))
+        >>> vae = VAE(torch.nn.Linear(4, 8), torch.nn.Linear(2, 4), encoder_out_dim=8,
         ...           latent_dim=2, random_state=0, max_epochs=1,
         ...           enable_progress_bar=False).fit(X)
-        >>> elbo, terms = vae.score_samples(X, return_terms=True)
-        >>> elbo.shape, bool(np.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"])))
-        ((32,), True)
+        >>> X_new = torch.cat([X[:4], 10 * X[:1]])  # the last sample is an outlier
+        >>> elbo, terms = vae.score_samples(X_new, return_terms=True)
+        >>> int(elbo.argmin()), torch.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"]))
+        (4, True)
         """
         return self._score_samples(X, return_terms)
 
@@ -100,6 +97,7 @@ class VAEScoringMixin:
             elbo, terms = elbo.numpy(), {name: v.numpy() for name, v in terms.items()}
         return (elbo, terms) if return_terms else elbo
 
+    @fill_method_docs
     def score(self, X, y=None, sample_weight=None):
         """Mean evidence lower bound (ELBO) per sample; higher is better.
 
@@ -107,12 +105,10 @@ class VAEScoringMixin:
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
+        %(X)s
         y : None
             Ignored.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the mean.
+        %(sample_weight)s
 
         Returns
         -------

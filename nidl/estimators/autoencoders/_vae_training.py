@@ -10,7 +10,7 @@ from pytorch_lightning.callbacks import (
 from torch.distributions import Normal
 
 from ...losses.schedules import value_at
-from .._docs import fill_step_docs
+from .._docs import fill_method_docs
 
 #: Lightning callbacks that act through its automatic optimisation loop:
 #: the learning-rate schedulers they add, or the accumulation they set.
@@ -137,15 +137,13 @@ class VAETrainingMixin:
             self.log_epoch_means({**losses, **in_force}, x.shape[0], batch_idx)
         return losses
 
-    @fill_step_docs
+    @fill_method_docs
     def training_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the training losses of one batch.
 
         The three terms are logged once per epoch as ``train/loss``,
         ``train/rec_loss`` and ``train/kl_loss``.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns
@@ -197,7 +195,7 @@ class VAETrainingMixin:
         # LightningModule's constructor sets it; the getter above decides.
         self._automatic_optimization = value
 
-    @fill_step_docs
+    @fill_method_docs
     def validation_step(self, batch, batch_idx, dataloader_idx=0):
         """Compute and log the validation losses of one batch.
 
@@ -205,8 +203,6 @@ class VAETrainingMixin:
         ``val/<name>`` (``val/loss``, ``val/rec_loss``, ``val/kl_loss``,
         ...), at the weights in force at the last training step.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns

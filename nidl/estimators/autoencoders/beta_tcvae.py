@@ -64,16 +64,9 @@ class BetaTCVAE(VAE):
         Number of samples the aggregate posterior is estimated over. None
         takes the number of training samples; set it when the training data
         cannot tell its length (an iterable dataset).
-    %(default_dist)s
-    %(observation_scale)s
-    %(stochastic_transform)s
-    %(training)s
+    %(shared_options)s
 
-    Attributes
-    ----------
     %(attributes)s
-    criterion : BetaTCVAELoss
-        The loss minimised, built from the parameters.
     dataset_size_ : int
         Number of samples the loss assumed (``dataset_size`` or the number
         of training samples).
@@ -90,19 +83,26 @@ class BetaTCVAE(VAE):
 
     Examples
     --------
-    >>> import numpy as np
-    >>> from torch import nn
+    Trained on a DataLoader, the estimator takes the number of training
+    samples from the loader's dataset:
+
+    >>> import torch
+    >>> from torch.utils.data import DataLoader, TensorDataset
     >>> from nidl.estimators.autoencoders import BetaTCVAE
-    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
-    >>> vae = BetaTCVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(2, 8),
-    ...                 encoder_out_dim=16, latent_dim=2, beta=6.0, lr=1e-2,
-    ...                 batch_size=32, random_state=0, max_epochs=2,
+    >>> X = torch.randn(100, 8, generator=torch.Generator().manual_seed(0))
+    >>> loader = DataLoader(TensorDataset(X), batch_size=32, shuffle=True)
+    >>> vae = BetaTCVAE(torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.ReLU()),
+    ...                 torch.nn.Linear(2, 8), encoder_out_dim=16, latent_dim=2,
+    ...                 beta=6.0, lr=1e-2, random_state=0, max_epochs=2,
     ...                 enable_progress_bar=False)
-    >>> vae.fit(X).transform(X).shape
-    (64, 2)
-    >>> vae.dataset_size_
-    64
+    >>> vae.fit(loader).dataset_size_
+    100
+    >>> vae.transform(X).shape  # a tensor in, a tensor out
+    torch.Size([100, 2])
     """
+
+    # dataset_size is passed on as the loss needs it (see _make_criterion).
+    _loss_parameters = ("alpha", "beta", "gamma")
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, alpha=1.0, beta=6.0,
@@ -140,10 +140,4 @@ class BetaTCVAE(VAE):
         dataset_size = self.dataset_size
         if dataset_size is None:
             dataset_size = getattr(self, "_n_train_samples", None)
-        return BetaTCVAELoss(
-            alpha=self.alpha,
-            beta=self.beta,
-            gamma=self.gamma,
-            dataset_size=dataset_size,
-            **self._likelihood_options(),
-        )
+        return BetaTCVAELoss(dataset_size=dataset_size, **self._loss_arguments())

@@ -34,16 +34,9 @@ class CapacityBetaVAE(VAEBase):
         Capacity from ``capacity_steps`` on, in nats.
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
-    %(default_dist)s
-    %(observation_scale)s
-    %(stochastic_transform)s
-    %(training)s
+    %(shared_options)s
 
-    Attributes
-    ----------
     %(attributes)s
-    criterion : CapacityBetaVAELoss
-        The loss minimised, built from the parameters.
 
     See Also
     --------
@@ -57,20 +50,28 @@ class CapacityBetaVAE(VAEBase):
 
     Examples
     --------
-    >>> import numpy as np
+    Binary images, the dSprites shapes, with a Bernoulli likelihood (the
+    decoder gives the probability of each pixel); the images go in and come
+    back decoded with their shape:
+
     >>> from torch import nn
+    >>> from nidl.datasets import make_dsprites
     >>> from nidl.estimators.autoencoders import CapacityBetaVAE
-    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
-    >>> vae = CapacityBetaVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()),
-    ...                       nn.Linear(2, 8), encoder_out_dim=16, latent_dim=2,
-    ...                       gamma=10.0, capacity_max=5.0, capacity_steps=100,
-    ...                       lr=1e-2, random_state=0, max_epochs=2,
-    ...                       enable_progress_bar=False)
-    >>> vae.fit(X).transform(X).shape
-    (64, 2)
-    >>> vae.criterion.capacity(vae.n_steps_)  # one step per epoch
-    0.1
+    >>> images, factors = make_dsprites(n_samples=64, random_state=0)
+    >>> X = images.astype("float32")  # (64, 64, 64): 64 images of 64 x 64 pixels
+    >>> vae = CapacityBetaVAE(
+    ...     nn.Sequential(nn.Flatten(), nn.Linear(64 * 64, 32), nn.ReLU()),
+    ...     nn.Sequential(nn.Linear(4, 64 * 64), nn.Sigmoid(), nn.Unflatten(1, (64, 64))),
+    ...     encoder_out_dim=32, latent_dim=4, default_dist="bernoulli",
+    ...     gamma=10.0, capacity_max=5.0, capacity_steps=100, lr=1e-3,
+    ...     batch_size=32, random_state=0, max_epochs=2, enable_progress_bar=False)
+    >>> vae.fit(X).inverse_transform(vae.transform(X)).shape
+    (64, 64, 64)
+    >>> vae.criterion.capacity(vae.n_steps_)  # two steps per epoch, two epochs
+    0.2
     """
+
+    _loss_parameters = ("gamma", "capacity_min", "capacity_max", "capacity_steps")
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, gamma=1000.0,
@@ -86,10 +87,4 @@ class CapacityBetaVAE(VAEBase):
         self.capacity_steps = capacity_steps
 
     def _make_criterion(self):
-        return CapacityBetaVAELoss(
-            gamma=self.gamma,
-            capacity_min=self.capacity_min,
-            capacity_max=self.capacity_max,
-            capacity_steps=self.capacity_steps,
-            **self._likelihood_options(),
-        )
+        return CapacityBetaVAELoss(**self._loss_arguments())

@@ -50,16 +50,9 @@ class ConditionalVAE(VAE):
         Number of covariate columns.
     beta : float or callable, default=1.0
         Weight of the KL divergence, or a schedule ``step -> weight``.
-    %(default_dist)s
-    %(observation_scale)s
-    %(stochastic_transform)s
-    %(training)s
+    %(shared_options)s
 
-    Attributes
-    ----------
     %(attributes)s
-    criterion : BetaVAELoss
-        The loss minimised, built from the parameters.
 
     See Also
     --------
@@ -215,13 +208,11 @@ class ConditionalVAE(VAE):
                 "whose batches carry the covariates as (x, covariates); pass "
                 "one or the other."
             )
-        values = float32_matrix(covariates, "covariates")
-        if values.shape[1] != self.n_covariates:
-            raise ValueError(
-                f"covariates has {values.shape[1]} columns, but ConditionalVAE "
-                f"has n_covariates={self.n_covariates}; pass the columns it was "
-                "fitted with."
-            )
+        values = float32_matrix(
+            covariates, "covariates", self.n_covariates,
+            f"ConditionalVAE has n_covariates={self.n_covariates}; pass the "
+            "columns it was fitted with",
+        )
         n_samples = len(X)
         if len(values) != n_samples:
             raise ValueError(
@@ -233,6 +224,7 @@ class ConditionalVAE(VAE):
     # ------------------------------------------------------------------
     # scikit-learn methods with covariates
     # ------------------------------------------------------------------
+    @fill_shared_docs
     def fit(self, X, y=None, covariates=None, val_dataloader=None, ckpt_path=None):
         """Train the model on samples and their covariates.
 
@@ -247,8 +239,7 @@ class ConditionalVAE(VAE):
             Covariates of the samples of an array or tensor ``X``.
         val_dataloader : DataLoader or Dataset, default=None
             Validation data, of ``(x, covariates, ...)`` batches.
-        ckpt_path : str, default=None
-            Checkpoint of an interrupted fit to resume from.
+        %(ckpt_path)s
 
         Returns
         -------
@@ -265,15 +256,14 @@ class ConditionalVAE(VAE):
         finally:
             self.__dict__.pop("_fit_covariates", None)
 
+    @fill_shared_docs
     def transform(self, X, covariates=None):
         """Latent codes of samples given their covariates.
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Covariates of an array or tensor ``X``.
+        %(X)s
+        %(covariates)s
 
         Returns
         -------
@@ -309,6 +299,7 @@ class ConditionalVAE(VAE):
         paired = self._checked_covariates(covariates, X, "inverse_transform")
         return self._inverse_transform(X, paired)
 
+    @fill_shared_docs
     def score_samples(self, X, covariates=None, return_terms=False):
         """Evidence lower bound of each sample given its covariates.
 
@@ -317,37 +308,27 @@ class ConditionalVAE(VAE):
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Covariates of an array or tensor ``X``.
+        %(X)s
+        %(covariates)s
         return_terms : bool, default=False
             Also return the two terms of each sample.
 
-        Returns
-        -------
-        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
-            In nats.
-        terms : dict
-            Only with ``return_terms=True``: ``"rec_loss"`` and ``"kl_loss"``
-            per sample.
+        %(score_samples_returns)s
         """
         paired = self._checked_covariates(covariates, X, "score_samples")
         return self._score_samples(X, return_terms, paired)
 
+    @fill_shared_docs
     def score(self, X, y=None, covariates=None, sample_weight=None):
         """Mean evidence lower bound per sample given the covariates.
 
         Parameters
         ----------
-        X : DataLoader, Dataset, torch.Tensor or array-like
-            Data shaped like the training data.
+        %(X)s
         y : None
             Ignored.
-        covariates : array-like of shape (n_samples, n_covariates), default=None
-            Covariates of an array or tensor ``X``.
-        sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the samples in the mean.
+        %(covariates)s
+        %(sample_weight)s
 
         Returns
         -------
@@ -357,13 +338,13 @@ class ConditionalVAE(VAE):
         paired = self._checked_covariates(covariates, X, "score")
         return self._mean_score(self._score_samples(X, False, paired), sample_weight)
 
+    @fill_shared_docs
     def encode(self, x, covariates=None):
         """Posterior ``q(z|x, c)`` of a batch.
 
         Parameters
         ----------
-        x : torch.Tensor
-            Input batch.
+        %(batch_input)s
         covariates : torch.Tensor, shape (batch_size, n_covariates), default=None
             Its covariates; None inside a block that already gives them.
 

@@ -13,7 +13,7 @@ from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategori
 from ...losses import JointPosterior, JointVAELoss
 from ...losses._likelihood import kl_normal
 from ...losses.joint_vae import kl_categorical
-from .._docs import fill_step_docs
+from .._docs import fill_method_docs
 from ..base import ClusterMixin
 from ._base import VAEBase, parent_arguments
 from ._docs import fill_shared_docs
@@ -92,13 +92,9 @@ class JointVAE(ClusterMixin, VAEBase):
     %(observation_scale)s
     %(training)s
 
-    Attributes
-    ----------
     %(attributes)s
     fc_logits : torch.nn.Linear
         Head mapping encoder features to the logits of all categoricals.
-    criterion : JointVAELoss
-        The loss minimised, built from the parameters.
 
     See Also
     --------
@@ -114,24 +110,32 @@ class JointVAE(ClusterMixin, VAEBase):
 
     Examples
     --------
-    >>> import numpy as np
+    Clustering three groups of samples with one categorical latent of three
+    categories:
+
+    >>> from sklearn.datasets import make_blobs
     >>> from torch import nn
     >>> from nidl.estimators.autoencoders import JointVAE
-    >>> X = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
-    >>> vae = JointVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()),
-    ...                nn.Linear(2 + 3, 8), encoder_out_dim=16, latent_dim=2,
-    ...                categorical_dims=(3,), temperature=1.0, min_temperature=0.5,
-    ...                temperature_steps=100, lr=1e-2, random_state=0,
-    ...                max_epochs=2, enable_progress_bar=False)
-    >>> vae.fit(X).transform(X).shape  # 2 means and 3 class probabilities
-    (64, 5)
-    >>> vae.predict(X).shape, set(vae.predict(X)) <= {0, 1, 2}
-    ((64,), True)
+    >>> X, groups = make_blobs(n_samples=90, n_features=8, centers=3, random_state=0)
+    >>> vae = JointVAE(nn.Sequential(nn.Linear(8, 16), nn.ReLU()), nn.Linear(2 + 3, 8),
+    ...                encoder_out_dim=16, latent_dim=2, categorical_dims=(3,),
+    ...                temperature=1.0, min_temperature=0.5, temperature_steps=100,
+    ...                lr=1e-2, random_state=0, max_epochs=2, enable_progress_bar=False)
+    >>> labels = vae.fit_predict(X)  # the category of each sample
+    >>> labels.shape, set(labels) <= {0, 1, 2}
+    ((90,), True)
+    >>> vae.transform(X).shape  # 2 means and 3 class probabilities
+    (90, 5)
     >>> vae.temperature_at(50)  # halfway through the annealing
     0.7071067811865476
     """
 
     _layer_parameters = VAEBase._layer_parameters + ("categorical_dims",)
+    _loss_parameters = (
+        "continuous_gamma", "continuous_capacity_min", "continuous_capacity_max",
+        "continuous_capacity_steps", "discrete_gamma", "discrete_capacity_min",
+        "discrete_capacity_max", "discrete_capacity_steps",
+    )
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, categorical_dims=(10,),
@@ -143,23 +147,20 @@ class JointVAE(ClusterMixin, VAEBase):
         observation_scale="fixed", lr=1e-4,
         weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
+        arguments = locals()
         # Codes are continuous means and class probabilities: the transform
         # of a Joint VAE draws nothing.
         super().__init__(
-            **parent_arguments(VAEBase.__init__, locals()), stochastic_transform=False
+            **parent_arguments(VAEBase.__init__, arguments), stochastic_transform=False
         )
         self.categorical_dims = categorical_dims
         self.temperature = temperature
         self.min_temperature = min_temperature
         self.temperature_steps = temperature_steps
-        self.continuous_gamma = continuous_gamma
-        self.continuous_capacity_min = continuous_capacity_min
-        self.continuous_capacity_max = continuous_capacity_max
-        self.continuous_capacity_steps = continuous_capacity_steps
-        self.discrete_gamma = discrete_gamma
-        self.discrete_capacity_min = discrete_capacity_min
-        self.discrete_capacity_max = discrete_capacity_max
-        self.discrete_capacity_steps = discrete_capacity_steps
+        # The eight capacity parameters are the loss's, stored as they are
+        # passed on to it (see _loss_arguments).
+        for name in self._loss_parameters:
+            setattr(self, name, arguments[name])
 
     # ------------------------------------------------------------------
     # Hooks of the base class
@@ -193,17 +194,7 @@ class JointVAE(ClusterMixin, VAEBase):
         )
 
     def _make_criterion(self):
-        return JointVAELoss(
-            continuous_gamma=self.continuous_gamma,
-            continuous_capacity_min=self.continuous_capacity_min,
-            continuous_capacity_max=self.continuous_capacity_max,
-            continuous_capacity_steps=self.continuous_capacity_steps,
-            discrete_gamma=self.discrete_gamma,
-            discrete_capacity_min=self.discrete_capacity_min,
-            discrete_capacity_max=self.discrete_capacity_max,
-            discrete_capacity_steps=self.discrete_capacity_steps,
-            **self._likelihood_options(),
-        )
+        return JointVAELoss(**self._loss_arguments())
 
     def _build_modules(self):
         super()._build_modules()
@@ -249,6 +240,7 @@ class JointVAE(ClusterMixin, VAEBase):
             self.temperature * (self.min_temperature / self.temperature) ** fraction
         )
 
+    @fill_shared_docs
     def encode(self, x):
         """Posterior of a batch: continuous Normal and relaxed categoricals.
 
@@ -257,8 +249,7 @@ class JointVAE(ClusterMixin, VAEBase):
 
         Parameters
         ----------
-        x : torch.Tensor
-            Input batch.
+        %(batch_input)s
 
         Returns
         -------
@@ -328,12 +319,10 @@ class JointVAE(ClusterMixin, VAEBase):
             parts.append(draws)
         return torch.cat(parts, dim=-1), log_ratio
 
-    @fill_step_docs
+    @fill_method_docs
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns
@@ -342,12 +331,10 @@ class JointVAE(ClusterMixin, VAEBase):
         """
         return self.encode(self._batch_input(batch)).mean
 
-    @fill_step_docs
+    @fill_method_docs
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """Most likely category of each categorical latent for one batch.
 
-        Parameters
-        ----------
         %(step_parameters)s
 
         Returns

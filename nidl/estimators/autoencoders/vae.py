@@ -38,16 +38,9 @@ class VAE(VAEBase):
         Weight of the KL divergence (beta-VAE), or a schedule ``step ->
         weight`` such as :class:`nidl.losses.LinearWarmup`, evaluated at the
         optimiser step.
-    %(default_dist)s
-    %(observation_scale)s
-    %(stochastic_transform)s
-    %(training)s
+    %(shared_options)s
 
-    Attributes
-    ----------
     %(attributes)s
-    criterion : BetaVAELoss
-        The loss minimised, built from the parameters.
 
     See Also
     --------
@@ -73,6 +66,8 @@ class VAE(VAEBase):
     (64, 2)
     """
 
+    _loss_parameters = ("beta",)
+
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, beta=1.0,
         default_dist="normal", observation_scale="fixed",
@@ -83,4 +78,4 @@ class VAE(VAEBase):
         self.beta = beta
 
     def _make_criterion(self):
-        return BetaVAELoss(beta=self.beta, **self._likelihood_options())
+        return BetaVAELoss(**self._loss_arguments())
