@@ -55,6 +55,7 @@ SETTINGS = {
     "decoder_hidden": 256,
     "beta": 1.0,
     "lr": 2e-4,
+    "weight_decay": 10.0,
     "batch_size": 32,
     "epochs": 100,
     "observation_scale": "shared",
@@ -103,7 +104,8 @@ def run(seed, n_subjects=150, n_train=100, settings=SETTINGS, device="cpu", log=
         "latent_dim": k, "hidden": settings["hidden"],
         "decoder_hidden": settings["decoder_hidden"], "beta": settings["beta"],
         "layer_norm": settings["layer_norm"], "observation_scale": settings["observation_scale"],
-        "lr": settings["lr"], "batch_size": settings["batch_size"],
+        "lr": settings["lr"], "weight_decay": settings["weight_decay"],
+        "batch_size": settings["batch_size"],
         "max_epochs": settings["epochs"], "random_state": seed, "accelerator": device,
     }
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 13))
@@ -152,6 +154,8 @@ def main():
                         help="training subjects (default: two thirds)")
     parser.add_argument("--epochs", type=int, default=SETTINGS["epochs"])
     parser.add_argument("--lr", type=float, default=SETTINGS["lr"])
+    parser.add_argument("--weight-decay", type=float, default=SETTINGS["weight_decay"],
+                        help="AdamW's decoupled weight decay of the networks")
     parser.add_argument("--beta", type=float, default=SETTINGS["beta"])
     parser.add_argument("--batch-size", type=int, default=SETTINGS["batch_size"])
     parser.add_argument("--hidden", type=int, default=SETTINGS["hidden"])
@@ -166,7 +170,8 @@ def main():
                         help="a LayerNorm after the encoder's first layer")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
-    settings = {**SETTINGS, "epochs": args.epochs, "lr": args.lr, "beta": args.beta,
+    settings = {**SETTINGS, "epochs": args.epochs, "lr": args.lr,
+                "weight_decay": args.weight_decay, "beta": args.beta,
                 "batch_size": args.batch_size, "hidden": args.hidden,
                 "decoder_hidden": args.decoder_hidden,
                 "observation_scale": args.observation_scale,

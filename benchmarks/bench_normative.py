@@ -137,7 +137,7 @@ def mlp(n_features, code_dim, hidden):
 
 
 def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e-4,
-            batch_size=16, beta=1.0, observation_scale="shared",
+            weight_decay=1e-2, batch_size=16, beta=1.0, observation_scale="shared",
             device="cpu", seed=0, **options):
     """A VAE (or conditional VAE) fitted on the training controls, or None
     when this version of nidl has no conditional VAE; ``options`` are more
@@ -151,7 +151,7 @@ def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e
     encoder, decoder = mlp(X.shape[1], latent_dim + n_covariates, hidden)
     params = dict(
         encoder_out_dim=hidden, latent_dim=latent_dim, beta=beta, lr=lr,
-        batch_size=batch_size, stochastic_transform=False, random_state=seed,
+        weight_decay=weight_decay, batch_size=batch_size, stochastic_transform=False, random_state=seed,
         observation_scale=observation_scale, max_epochs=epochs, accelerator=device,
         devices=1,
         enable_progress_bar=False, enable_model_summary=False, logger=False,
@@ -271,6 +271,8 @@ def main(argv=None):
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-4)
+    parser.add_argument("--weight-decay", type=float, default=1e-2,
+                        help="AdamW's decoupled weight decay of the VAEs' networks")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--beta", type=float, default=1.0)
     parser.add_argument("--observation-scale", default="shared",
@@ -290,7 +292,8 @@ def main(argv=None):
         strength=args.strength, radius=args.radius, n_train=args.n_train,
         n_calibration=args.n_calibration, n_test=args.n_test, summary=args.summary,
         n_regions=args.n_regions, seed=args.seed, log=log, latent_dim=args.latent_dim,
-        hidden=args.hidden, epochs=args.epochs, lr=args.lr, batch_size=args.batch_size,
+        hidden=args.hidden, epochs=args.epochs, lr=args.lr,
+        weight_decay=args.weight_decay, batch_size=args.batch_size,
         beta=args.beta, observation_scale=args.observation_scale, device=args.device,
     )
     print(format_line(results))

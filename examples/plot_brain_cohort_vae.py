@@ -52,7 +52,11 @@ train_images = [images[i] for i in train]
 #   so that the evidence bound ``score`` gives is calibrated to the noise;
 # - a learning rate of **2e-4** for **100 epochs** of batches of 32 (400
 #   steps): a layer reading 29,000 voxels moves by hundreds at each step of
-#   a rate ten times larger, and the latents collapse.
+#   a rate ten times larger, and the latents collapse;
+# - a **strong weight decay** (``weight_decay=10``): AdamW shrinks every
+#   weight by ``lr * weight_decay``, 0.2 %, at each step, which pulls back to
+#   zero what 100 training brains do not support, and the VAE reconstructs
+#   held-out brains better than with the default ``weight_decay=1e-2``.
 mask = load_mni152_brain_mask(resolution=4)
 n_voxels = int(mask.get_fdata().sum())
 latent_dim = 8
@@ -60,9 +64,10 @@ torch.manual_seed(0)
 encoder = nn.Sequential(nn.Linear(n_voxels, 256), nn.ReLU())
 decoder = nn.Sequential(nn.Linear(latent_dim, 256), nn.ReLU(), nn.Linear(256, n_voxels))
 vae = VAE(encoder, decoder, encoder_out_dim=256, latent_dim=latent_dim, beta=1.0,
-          observation_scale="shared", lr=2e-4, batch_size=32, max_epochs=100,
-          stochastic_transform=False, random_state=0, enable_progress_bar=False,
-          logger=False, enable_checkpointing=False, accelerator="cpu")
+          observation_scale="shared", lr=2e-4, weight_decay=10, batch_size=32,
+          max_epochs=100, stochastic_transform=False, random_state=0,
+          enable_progress_bar=False, logger=False, enable_checkpointing=False,
+          accelerator="cpu")
 vae_pipeline = make_pipeline(NiftiMasker(mask, standardize=None), StandardScaler(), vae)
 pca_pipeline = make_pipeline(NiftiMasker(mask, standardize=None), StandardScaler(),
                              PCA(latent_dim, random_state=0))
