@@ -189,12 +189,14 @@ def test_brain_vae_benchmark_measures_every_figure():
     import numpy as np
 
     bench_brain = load_script("bench_brain_vae")
-    settings = {**bench_brain.SETTINGS, "epochs": 1, "hidden": 8, "decoder_hidden": 8}
+    settings = {**bench_brain.SETTINGS, "epochs": 1, "hidden": 8, "decoder_hidden": 8,
+                "nonlinear_decoder": True}
     figures = bench_brain.run(0, n_subjects=30, n_train=20, settings=settings,
                               log=lambda _: None)
     for name in ("age_vae", "age_pca", "rec_vae", "rec_pca", "site_vae", "site_cvae",
-                 "site_pca"):
+                 "site_pca", "rec_kernel"):
         assert np.isfinite(figures[name]), name
     assert 0 <= figures["site_cvae"] <= 1
     line = bench_brain.format_figures(figures).splitlines()[0]
     assert line.startswith("seed 0: age R^2: VAE ") and "held-out reconstruction R^2: VAE" in line
+    assert "through a nonlinear decoder" in bench_brain.format_figures(figures).splitlines()[2]
