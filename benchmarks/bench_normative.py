@@ -10,7 +10,8 @@ on the calibration controls, and scored on the test set:
 
 - ``VAE``: :class:`~nidl.estimators.autoencoders.VAE` with MLP encoder and
   decoder (one hidden layer of 256 units, 8 latents, ``beta=1``,
-  ``observation_scale="shared"``, ``lr=1e-4``, batches of 16, 100 epochs:
+  ``observation_scale="shared"``, ``lr=1e-4``, ``weight_decay=10``, batches
+  of 16, 100 epochs:
   the settings of the brain user guide), in
   :class:`~nidl.normative.NormativeModel`;
 - ``cVAE``: :class:`~nidl.estimators.autoencoders.ConditionalVAE`, the same
@@ -46,7 +47,8 @@ CPU time, most of it training the two VAEs)::
     .venv/bin/python benchmarks/bench_normative.py [--strength 0.3] [--seed 0] \\
         [--device cpu|cuda] [--epochs 100] [--n-train 200] ...
 
-``--verbose`` adds, on standard error, the time each step takes and, for
+``--verbose`` adds, on standard error, the time each step takes, the AUCs
+with three decimals and, for
 the models with latents, the AUC of the latent distance, the fraction of
 test controls whose latent p-value is below 0.05, and the root mean square
 reconstruction residual of the training and the calibration controls.
@@ -137,7 +139,7 @@ def mlp(n_features, code_dim, hidden):
 
 
 def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e-4,
-            weight_decay=1e-2, batch_size=16, beta=1.0, observation_scale="shared",
+            weight_decay=10.0, batch_size=16, beta=1.0, observation_scale="shared",
             device="cpu", seed=0, **options):
     """A VAE (or conditional VAE) fitted on the training controls, or None
     when this version of nidl has no conditional VAE; ``options`` are more
@@ -151,7 +153,8 @@ def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e
     encoder, decoder = mlp(X.shape[1], latent_dim + n_covariates, hidden)
     params = dict(
         encoder_out_dim=hidden, latent_dim=latent_dim, beta=beta, lr=lr,
-        weight_decay=weight_decay, batch_size=batch_size, stochastic_transform=False, random_state=seed,
+        weight_decay=weight_decay, batch_size=batch_size, stochastic_transform=False,
+        random_state=seed,
         observation_scale=observation_scale, max_epochs=epochs, accelerator=device,
         devices=1,
         enable_progress_bar=False, enable_model_summary=False, logger=False,
@@ -240,6 +243,9 @@ def run(strength=0.3, radius=10.0, n_train=200, n_calibration=100, n_test=100,
         for name, model in models.items()
     }
     for name, result in results.items():
+        if result is not None:
+            log(f"{name}: subject AUC {result['subject']:.3f}, "
+                f"voxel AUC {result['voxel']:.3f}")
         if result is not None and "latent" in result:
             model = models[name]
             conditional = name == "cVAE"
@@ -271,7 +277,7 @@ def main(argv=None):
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=256)
     parser.add_argument("--lr", type=float, default=1e-4)
-    parser.add_argument("--weight-decay", type=float, default=1e-2,
+    parser.add_argument("--weight-decay", type=float, default=10.0,
                         help="AdamW's decoupled weight decay of the VAEs' networks")
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--beta", type=float, default=1.0)
