@@ -34,7 +34,11 @@ SHARED_DOCS = {
     "lr": """lr : float, default=1e-4
     Learning rate of the AdamW optimiser.""",
     "weight_decay": """weight_decay : float, default=1e-2
-    Weight decay of the AdamW optimiser.""",
+    Weight decay of the AdamW optimiser, decoupled from the gradient: every
+    weight shrinks by ``lr * weight_decay`` at each step. For an MLP on
+    a hundred standardised brains of tens of thousands of voxels, trained
+    at ``lr=2e-4`` for 400 steps, ``weight_decay=10`` reconstructs held-out
+    brains better than the default (the user guide on brains measures it).""",
     "random_state": """random_state : int, default=None
     Seed of everything a fit draws (head initialisation, shuffling,
     dropout, posterior samples) and of the samples ``transform`` and
