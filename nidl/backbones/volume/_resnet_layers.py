@@ -57,15 +57,12 @@ def _stem_geometry(initial_kernel_size):
 def _widths(block, width_per_group):
     """Channels of the stem and ``planes`` of the 4 stages.
 
-    A basic block has no inner width, so ``width_per_group`` sets the width
+    A basic block (``expansion`` 1) has no inner width, so ``width_per_group`` sets the width
     of the whole network; bottleneck networks keep 64 to 512 planes and
     ``width_per_group`` sets the inner width of their blocks.
     """
-    # Not imported at the top: resnet.py imports this module.
-    from .resnet import BasicBlock
-
     check_scalar(width_per_group, "width_per_group", numbers.Integral, min_val=1)
-    base = width_per_group if issubclass(block, BasicBlock) else 64
+    base = width_per_group if block.expansion == 1 else 64
     return base, [base * 2**index for index in range(4)]
 
 
@@ -84,9 +81,6 @@ def _block(block, in_channels, planes, stride=1, dilation=1, *, groups,
 
 def _initialize(module, zero_init_residual):
     """He initialisation of the convolutions, unit norms, small linear maps."""
-    # Not imported at the top: resnet.py imports this module.
-    from .resnet import BasicBlock, Bottleneck
-
     for layer in module.modules():
         if isinstance(layer, (nn.Conv3d, nn.ConvTranspose3d)):
             nn.init.kaiming_normal_(layer.weight, mode="fan_out", nonlinearity="relu")
@@ -98,8 +92,10 @@ def _initialize(module, zero_init_residual):
             nn.init.zeros_(layer.bias)
     if zero_init_residual:
         # Each residual branch starts at zero: every block is the identity.
+        # A block names the norm that closes its residual branch.
         for layer in module.modules():
-            if isinstance(layer, (BasicBlock, Bottleneck)):
-                norm = layer.bn3 if isinstance(layer, Bottleneck) else layer.bn2
+            name = getattr(type(layer), "_residual_norm", None)
+            if name is not None:
+                norm = getattr(layer, name)
                 if getattr(norm, "weight", None) is not None:
                     nn.init.zeros_(norm.weight)

@@ -70,6 +70,7 @@ class BasicBlock(nn.Module):
     """
 
     expansion = 1
+    _residual_norm = "bn2"  # zeroed by zero_init_residual
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1,
                  base_width=64, dilation=1, norm_layer=None):
@@ -138,6 +139,7 @@ class Bottleneck(nn.Module):
     """
 
     expansion = 4
+    _residual_norm = "bn3"  # zeroed by zero_init_residual
 
     def __init__(self, inplanes, planes, stride=1, downsample=None, groups=1,
                  base_width=64, dilation=1, norm_layer=None):
