@@ -57,9 +57,10 @@ def _stem_geometry(initial_kernel_size):
 def _widths(block, width_per_group):
     """Channels of the stem and ``planes`` of the 4 stages.
 
-    A basic block (``expansion`` 1) has no inner width, so ``width_per_group`` sets the width
-    of the whole network; bottleneck networks keep 64 to 512 planes and
-    ``width_per_group`` sets the inner width of their blocks.
+    A basic block (``expansion`` 1) has no inner width, so
+    ``width_per_group`` sets the width of the whole network; bottleneck
+    networks keep 64 to 512 planes and ``width_per_group`` sets the inner
+    width of their blocks.
     """
     check_scalar(width_per_group, "width_per_group", numbers.Integral, min_val=1)
     base = width_per_group if block.expansion == 1 else 64
