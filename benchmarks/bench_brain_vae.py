@@ -21,10 +21,13 @@ number of components:
 With ``--nonlinear-decoder``, PCA's codes are also decoded by PCA plus a
 kernel ridge regression onto the next principal component scores
 (:func:`nonlinear_decoder_r2`): how much any decoder of the same 8 numbers
-per brain could gain over PCA's linear one on this cohort.
+per brain could gain over PCA's linear one on this cohort. With
+``--pca-age K [K ...]``, the age R^2 of PCA with each number ``K`` of
+components: how much of age a linear readout finds in more or fewer
+principal components.
 
-Printed, never asserted, two lines per seed (three with
-``--nonlinear-decoder``)::
+Printed, never asserted, two lines per seed (one more with
+``--nonlinear-decoder``, one more with ``--pca-age``)::
 
     age R^2: VAE x.xx, PCA x.xx; held-out reconstruction R^2: VAE x.xx, PCA x.xx
     site accuracy from the latents: VAE x.xx, cVAE x.xx, PCA x.xx (chance 0.33)
@@ -162,6 +165,10 @@ def run(seed, n_subjects=150, n_train=100, settings=SETTINGS, device="cpu", log=
     figures["rec_pca"] = reconstruction_r2(X[held_out], pca.inverse_transform(Z_pca[held_out]))
     if settings.get("nonlinear_decoder"):
         figures["rec_kernel"] = nonlinear_decoder_r2(X, train, held_out, k, seed=seed)
+    figures["age_pca_by_k"] = {
+        n: scores(PCA(n, random_state=seed).fit(X[train]).transform(X))[0]
+        for n in settings.get("pca_age", ())
+    }
     log(format_figures(figures))
     return figures
 
@@ -177,6 +184,10 @@ def format_figures(f):
         f"\nseed {f['seed']}: held-out reconstruction R^2 of PCA's codes through a "
         f"nonlinear decoder: {f['rec_kernel']:.3f} (PCA {f['rec_pca']:.3f})"
         if "rec_kernel" in f else ""
+    ) + (
+        f"\nseed {f['seed']}: age R^2 of PCA with k components: " + ", ".join(
+            f"k={n} {r2:.3f}" for n, r2 in f["age_pca_by_k"].items())
+        if f.get("age_pca_by_k") else ""
     )
 
 
@@ -205,6 +216,9 @@ def main():
     parser.add_argument("--nonlinear-decoder", action="store_true",
                         help="also decode PCA's codes with a kernel ridge regression: "
                         "what a nonlinear decoder adds to PCA with the same codes")
+    parser.add_argument("--pca-age", type=int, nargs="+", default=[], metavar="K",
+                        help="also the age R^2 of PCA with each of these numbers "
+                        "of components")
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
     settings = {**SETTINGS, "epochs": args.epochs, "lr": args.lr,
@@ -214,7 +228,7 @@ def main():
                 "observation_scale": args.observation_scale,
                 "layer_norm": args.layer_norm, "standardise": not args.raw,
                 "conditional": not args.no_cvae,
-                "nonlinear_decoder": args.nonlinear_decoder}
+                "nonlinear_decoder": args.nonlinear_decoder, "pca_age": args.pca_age}
     n_train = args.n_train or (2 * args.n_subjects) // 3
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {settings}")
     results = [run(seed, args.n_subjects, n_train, settings, args.device) for seed in args.seeds]
