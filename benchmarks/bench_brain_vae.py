@@ -142,9 +142,11 @@ def run(seed, n_subjects=150, n_train=100, settings=SETTINGS, device="cpu", log=
     ridge = RidgeCV(alphas=np.logspace(-3, 3, 13))
     classifier = LogisticRegression(max_iter=2000)
 
+    def age_r2(Z):
+        return cross_val_score(ridge, Z, age, cv=5).mean()
+
     def scores(Z):
-        return (cross_val_score(ridge, Z, age, cv=5).mean(),
-                cross_val_score(classifier, Z, site, cv=5).mean())
+        return age_r2(Z), cross_val_score(classifier, Z, site, cv=5).mean()
 
     pca = PCA(k, random_state=seed).fit(X[train])
     Z_pca = pca.transform(X)
@@ -166,7 +168,7 @@ def run(seed, n_subjects=150, n_train=100, settings=SETTINGS, device="cpu", log=
     if settings.get("nonlinear_decoder"):
         figures["rec_kernel"] = nonlinear_decoder_r2(X, train, held_out, k, seed=seed)
     figures["age_pca_by_k"] = {
-        n: scores(PCA(n, random_state=seed).fit(X[train]).transform(X))[0]
+        n: age_r2(PCA(n, random_state=seed).fit(X[train]).transform(X))
         for n in settings.get("pca_age", ())
     }
     log(format_figures(figures))
