@@ -142,9 +142,9 @@ class ImageDataFrameDataset(Dataset):
         Applied to the label (one column) or to the tuple of labels; a dict
         maps column names to the callable applied to that column's label.
     return_none_if_no_label : bool, default=True
-        Without ``label_cols``, items are ``(image, None)``; set it to False
-        to get the image alone (the DataLoader's default collation cannot
-        batch None).
+        Without ``label_cols``, items are the image alone; set it to False
+        to get ``(image, None)`` (nidl's estimators batch both forms; torch's
+        default collation cannot batch None).
     image_loader : callable, default=default_image_loader
         ``image_loader(path)`` reads a file.
     is_valid_label : callable or dict, default=None
@@ -549,7 +549,7 @@ class ImageDataFrameDataset(Dataset):
         image = self._load_image(index)
         self._check_item_shape(index, image)
         if self.label_cols is None:
-            return (image, None) if self.return_none_if_no_label else image
+            return image if self.return_none_if_no_label else (image, None)
         return image, self._transform_label(self.targets[index])
 
     def _transform_label(self, label):

@@ -70,17 +70,26 @@ class CheckpointMixin:
         checkpoint["nidl"] = {"fitted": fitted, "rng_state": torch.get_rng_state()}
 
     def on_load_checkpoint(self, checkpoint):
-        """Restore the fitted attributes and build the layers before the weights."""
-        if not self._modules_built:
-            self._build_modules()
-            self._modules_built = True
+        """Restore the fitted attributes, and layers shaped for the saved weights."""
         saved = checkpoint.get("nidl", {})
         set_fitted_attributes(self, saved.get("fitted", {}))
+        self._shape_for_weights(checkpoint.get("state_dict", {}))
         # Resuming a seeded fit (and only then) continues its random stream;
         # the fit runs inside a forked generator, so the user's is untouched.
-        resuming = self._trainer is not None and self.trainer.training
+        trainer = self._attached_trainer()
+        resuming = trainer is not None and trainer.training
         if resuming and self.random_state is not None and "rng_state" in saved:
             torch.set_rng_state(saved["rng_state"])
+
+    def _shape_for_weights(self, state_dict):
+        """Give layers whose shape the data sets the shape of saved weights."""
+
+    def _attached_trainer(self):
+        """The Trainer running the estimator, or None outside one."""
+        try:
+            return self.trainer
+        except RuntimeError:  # Lightning's way to say there is none
+            return None
 
     def load_checkpoint(self, path):
         """Load the weights and fitted state of a checkpoint into this estimator.
@@ -111,7 +120,7 @@ class CheckpointMixin:
         back; the attributes travel with them. Checkpoints written during
         training carry none (see ``on_save_checkpoint`` for theirs).
         """
-        return {"training_record": self.__dict__.get("_training_record")}
+        return {"training_record": self._training_record}
 
     def set_extra_state(self, state):
         record = state.get("training_record") if isinstance(state, dict) else None

@@ -13,8 +13,7 @@ from ._training import seeded
 #: Number of input values (sample size times batch size) an inference batch
 #: holds at least, 256 KiB of float32: fewer, larger batches than training
 #: ones cost less per sample, while batches that outgrow the processor's
-#: caches cost more (``benchmarks/bench_vae_speed.py`` measures the
-#: transform's throughput).
+#: caches cost more.
 INFERENCE_BATCH_VALUES = 2**16
 
 
@@ -29,15 +28,6 @@ class InferenceMixin:
     # ------------------------------------------------------------------
     # Inference
     # ------------------------------------------------------------------
-    def _inference_device(self):
-        """Device for inference: where the model is, else where it was trained."""
-        if self.device.type != "cpu":
-            return self.device
-        fit_device = torch.device(getattr(self, "_fit_device", "cpu"))
-        if fit_device.type == "cuda" and torch.cuda.is_available():
-            return fit_device
-        return torch.device("cpu")
-
     def _inference_batch_size(self):
         """Batch size of inference on arrays, tensors and Datasets.
 
@@ -51,8 +41,8 @@ class InferenceMixin:
     def _predict(self, X, step, y=None):
         """Apply ``step(batch, batch_idx)`` to every batch of checked data ``X``.
 
-        Runs in evaluation mode under ``torch.inference_mode``, seeded with
-        ``random_state``, and returns the outputs concatenated on the CPU, one
+        Runs in evaluation mode under ``torch.inference_mode`` on the
+        model's device, seeded with ``random_state``, and returns the outputs concatenated on the CPU, one
         row per sample, in the loader's order: a tensor, or a dictionary of
         tensors when the step returns dictionaries. With ``y`` (targets of a
         tensor ``X``), batches are ``(x, y)`` pairs.
@@ -65,13 +55,11 @@ class InferenceMixin:
         share = process_share(X, y)
         if share is not None:
             X, y, sizes = share
-        device = self._inference_device()
+        # The model stays where it is (where fit left it: the training
+        # device); the batches go to it.
+        device = self.device
         memory_format = self._memory_format(device, training=False)
-        previous_device, was_training = self.device, self.training
-        if device != previous_device:
-            self.to(device)
-        if memory_format is not None:
-            self.to(memory_format=memory_format)
+        was_training = self.training
         self.eval()
         outputs = []
         try:
@@ -84,8 +72,6 @@ class InferenceMixin:
                     outputs.append(move_data_to_device(step(batch, batch_idx), "cpu"))
         finally:
             self.train(was_training)
-            if device != previous_device:
-                self.to(previous_device)
         # Concatenating outside inference mode gives ordinary tensors.
         if isinstance(outputs[0], dict):
             rows = {key: torch.cat([out[key] for out in outputs]) for key in outputs[0]}

@@ -5,23 +5,24 @@ predictors (``predict`` through ``predict_step``): ``RegressorMixin``,
 ``ClassifierMixin`` and ``ClusterMixin``.
 """
 
+import numpy as np
 import sklearn.base
 import torch
 from sklearn.utils.validation import check_is_fitted
 
 from ..utils import check_input, returns_numpy
 from ..utils.validation import check_targets
-from ._docs import fill_method_docs
+from .._docstrings import fill_doc
 
 
-class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePrefixFeaturesOutMixin):
+class TransformerMixin(sklearn.base.TransformerMixin):
     """Mixin for nidl transformers: ``transform`` through ``transform_step``.
 
     ``transform`` returns one row per input sample, in input order: a NumPy
     array for array input, a CPU tensor for tensor, Dataset and DataLoader
     input. ``get_feature_names_out`` names the outputs after the class
     (``vae0``, ``vae1``, ...); the subclass says how many through
-    ``_n_features_out``.
+    ``_n_outputs()``.
 
     Examples
     --------
@@ -35,7 +36,8 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
     ...         super().__init__(**kwargs)
     ...         self.n_components = n_components
     ...         self.random_state, self.batch_size = random_state, batch_size
-    ...     _n_features_out = property(lambda self: self.n_components)
+    ...     def _n_outputs(self):
+    ...         return self.down.out_features
     ...     def _build_modules(self):
     ...         self.down = nn.Linear(self.n_features_in_, self.n_components)
     ...         self.up = nn.Linear(self.n_components, self.n_features_in_)
@@ -59,7 +61,7 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
         tags.transformer_tags.preserves_dtype = ["float32"]
         return tags
 
-    @fill_method_docs
+    @fill_doc
     def transform(self, X):
         """Transform ``X`` with ``transform_step``, batch by batch.
 
@@ -78,7 +80,36 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
         """Transform one batch; subclasses implement it."""
         raise NotImplementedError
 
-    @fill_method_docs
+    def _n_outputs(self):
+        """Number of values ``transform`` gives per sample; subclasses say it."""
+        raise NotImplementedError
+
+    def get_feature_names_out(self, input_features=None):
+        """Names of the outputs: the class name in lower case and an index.
+
+        Parameters
+        ----------
+        input_features : array-like of str, default=None
+            Ignored, but checked against the features seen in ``fit``.
+
+        Returns
+        -------
+        feature_names_out : numpy.ndarray of str objects
+        """
+        check_is_fitted(self)
+        if input_features is not None:
+            seen = getattr(self, "feature_names_in_", None)
+            if len(input_features) != self.n_features_in_ or (
+                seen is not None and list(input_features) != list(seen)
+            ):
+                raise ValueError(
+                    "input_features is not equal to the features seen in fit; "
+                    "pass them as they were, or None."
+                )
+        prefix = type(self).__name__.lower()
+        return np.asarray([f"{prefix}{i}" for i in range(self._n_outputs())], dtype=object)
+
+    @fill_doc
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """``transform_step``: ``Trainer.predict`` gives the transformed batches.
 
@@ -180,7 +211,7 @@ class TransformerMixin(sklearn.base.TransformerMixin, sklearn.base.ClassNamePref
 
 
 class _PredictMixin:
-    @fill_method_docs
+    @fill_doc
     def predict(self, X):
         """Predict with ``predict_step``, batch by batch.
 

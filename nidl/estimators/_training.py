@@ -1,20 +1,16 @@
-"""Training bookkeeping: seeding, a quiet Trainer, epoch means, non-finite values.
+"""Training around Lightning's loop: seeding, a quiet Trainer, memory formats.
 
-What ``fit`` needs around Lightning's loop and what every step does besides
-the model's own work: the Trainer built from the estimator's options, the
-memory format of volumes, the epoch means of the loss terms, the checks of
-the batches that ``fit`` did not check in full and the check that stops
-training at the first non-finite loss.
+What ``fit`` needs besides the model's own steps: the Trainer built from
+the estimator's options, seeded random streams, the memory format of
+volumes, and the callback that watches each fit (see :mod:`._monitor`).
 """
 
 import copy
 import inspect
 import logging
-import math
 import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
-from functools import partial
 
 import pytorch_lightning as pl
 import torch
@@ -23,8 +19,7 @@ from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from ..utils import batch_input
 from ..utils._data import plain_mappings
-from ..utils.validation import check_batch, non_finite_batch_error
-from ._checkpoints import fitted_attributes, set_fitted_attributes
+from ._monitor import FitMonitor
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
 TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
@@ -50,7 +45,6 @@ _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabri
 #: and CUDA devices; True: inference too); ``input_key`` is where dictionary
 #: batches (MONAI's, TorchIO's) hold the input.
 ENGINE_OPTIONS = {"compile": False, "channels_last": "auto", "input_key": None}
-
 
 
 @contextmanager
@@ -81,17 +75,34 @@ def seeded(seed):
     if seed is None:
         yield
         return
+    with forked_rng(seed):
+        yield
+
+
+@contextmanager
+def forked_rng(seed=None):
+    """Draw from a copy of torch's global generators inside the block.
+
+    The user's random streams are as they were after the block, whatever it
+    draws. With a seed, the copy is seeded; without, it continues from the
+    current state.
+
+    Parameters
+    ----------
+    seed : int or None, default=None
+        The seed.
+    """
     cuda = torch.cuda.is_available()
     cuda_devices = list(range(torch.cuda.device_count())) if cuda else []
     with torch.random.fork_rng(devices=cuda_devices):
-        # The generators of the devices in use, not torch.manual_seed: that
-        # also queues seeds for every other backend, at a cost per call that
-        # shows in a fast transform.
-        torch.default_generator.manual_seed(seed)
-        if cuda:
-            torch.cuda.manual_seed_all(seed)
+        if seed is not None:
+            # The generators of the devices in use, not torch.manual_seed:
+            # that also queues seeds for every other backend, at a cost per
+            # call that shows in a fast transform.
+            torch.default_generator.manual_seed(seed)
+            if cuda:
+                torch.cuda.manual_seed_all(seed)
         yield
-
 
 
 def silence_lightning(in_memory_loaders=()):
@@ -133,39 +144,12 @@ def quiet_lightning(in_memory_loaders=()):
             logger.setLevel(level)
 
 
-#: Steps whose terms ``log_epoch_means`` keeps before adding them to its sums.
-_STEPS_PER_SUM = 64
-
-#: Checks of finite values kept on an accelerator before they are read.
-_CHECKS_PER_READ = 100
-
-
-def _add_steps_to_sums(epoch):
-    """Add the batch-size-weighted terms of the kept steps to the epoch's sums."""
-    steps, epoch["steps"] = epoch["steps"], []
-    if not steps:
-        return
-    rows, sizes = zip(*steps)
-    device = next((v.device for v in rows[0] if isinstance(v, torch.Tensor)), None)
-    columns = []
-    for column in zip(*rows):
-        if all(isinstance(value, torch.Tensor) for value in column):
-            columns.append(torch.stack(column).to(torch.float32))
-        else:
-            columns.append(torch.tensor([float(value) for value in column], device=device))
-    weights = torch.tensor(sizes, dtype=torch.float32, device=device)
-    epoch["sums"] = epoch["sums"] + (torch.stack(columns, dim=1) * weights[:, None]).sum(dim=0)
-    epoch["n_samples"] += sum(sizes)
-
-
-
 class TrainingMixin:
     """Training hooks of :class:`~nidl.estimators.base.BaseEstimator`.
 
-    Holds the Trainer that ``fit`` builds, nidl's speed options, the epoch
-    means of the logged loss terms, the checks of every batch that ``fit``
-    did not check in full (the batches of a Dataset or DataLoader) and the
-    check that stops training at the first non-finite loss term.
+    Builds the Trainer that ``fit`` runs, applies nidl's speed options
+    (``compile``, ``channels_last``, ``input_key``) and gives every Trainer
+    a :class:`~nidl.estimators._monitor.FitMonitor`.
     """
 
     def _engine_option(self, name):
@@ -176,9 +160,8 @@ class TrainingMixin:
         """Memory format for batches and weights on ``device``, or None.
 
         "auto" uses ``channels_last_3d`` for training volumes on CPU and CUDA
-        devices; inference stays in the default format, which measured
-        faster for a 3-D convolutional VAE on a 2-core CPU (see
-        ``benchmarks/``). True uses it for both.
+        devices; inference stays in the default format. True uses it for
+        both.
         """
         option = self._engine_option("channels_last")
         volumes = len(getattr(self, "sample_shape_", ())) == 4
@@ -206,13 +189,15 @@ class TrainingMixin:
             # Dictionary batches keep their format: it is a speed option.
             return batch
         if isinstance(batch, (tuple, list)):
-            return type(batch)([batch[0].contiguous(memory_format=memory_format), *batch[1:]])
+            first = batch[0].contiguous(memory_format=memory_format)
+            return type(batch)([first, *batch[1:]])
         return batch.contiguous(memory_format=memory_format)
 
     def on_after_batch_transfer(self, batch, dataloader_idx):
         return self._format_batch(batch, self._memory_format(self.device))
 
-    def _make_trainer(self):
+    def _make_trainer(self, monitor):
+        """The Trainer of a fit: the estimator's options and ``monitor``."""
         kwargs = {
             name: value
             for name, value in self._trainer_kwargs.items()
@@ -223,7 +208,7 @@ class TrainingMixin:
             callbacks = [callbacks]
         # A fit must not change the callbacks given as parameters (early
         # stopping counters, best scores): each fit trains with fresh copies.
-        kwargs["callbacks"] = copy.deepcopy(list(callbacks))
+        kwargs["callbacks"] = [*copy.deepcopy(list(callbacks)), monitor]
         kwargs.setdefault("logger", False)
         kwargs.setdefault("enable_model_summary", False)
         kwargs.setdefault(
@@ -233,218 +218,23 @@ class TrainingMixin:
         with quiet_lightning():
             return pl.Trainer(**kwargs)
 
-    def log_epoch_means(self, terms, batch_size, batch_idx, prefix="train"):
-        """Accumulate a training step's scalar terms; log their epoch means.
+    def configure_callbacks(self):
+        """A :class:`FitMonitor` for a Trainer of the user's; ``fit`` gives its own.
 
-        A call to ``self.log`` costs more than a whole step of a small model,
-        so the terms are kept on their device and logged once per epoch as
-        ``<prefix>/<name>``, means weighted by the batch sizes, at the
-        epoch's last batch, so that callbacks (early stopping, checkpoints)
-        find them at the end of the epoch. Use it from ``training_step``.
-
-        Parameters
-        ----------
-        terms : dict of str to torch.Tensor or float
-            Scalars of this step.
-        batch_size : int
-            Number of samples in the step.
-        batch_idx : int
-            Index of the batch in the epoch.
-        prefix : str, default="train"
-            Prefix of the logged names.
+        Returns
+        -------
+        callbacks : list of pytorch_lightning.Callback
         """
-        names = tuple(terms)
-        epoch = self.__dict__.get("_epoch_terms")
-        if epoch is None:
-            epoch = {"names": names, "prefix": prefix, "steps": [], "sums": 0, "n_samples": 0}
-            self.__dict__["_epoch_terms"] = epoch
-        elif epoch["names"] != names:
-            raise ValueError(
-                f"log_epoch_means got the terms {names} after {epoch['names']} in the "
-                "same epoch; log the same terms at every step."
-            )
-        # A step only keeps references: the sums are formed every
-        # _STEPS_PER_SUM steps, a few operations for all of those steps.
-        epoch["steps"].append((
-            [value.detach() if isinstance(value, torch.Tensor) else value for value in terms.values()],
-            batch_size,
-        ))
-        if len(epoch["steps"]) == _STEPS_PER_SUM:
-            _add_steps_to_sums(epoch)
-        if batch_idx + 1 == self.trainer.num_training_batches:
-            self._log_accumulated_means()
-
-    def _log_accumulated_means(self):
-        epoch = self.__dict__.pop("_epoch_terms", None)
-        if epoch is None:
-            return
-        _add_steps_to_sums(epoch)
-        means = epoch["sums"] / epoch["n_samples"]
-        self.log_dict(
-            {f"{epoch['prefix']}/{name}": mean for name, mean in zip(epoch["names"], means)},
-            on_step=False,
-            on_epoch=True,
-            batch_size=epoch["n_samples"],
-            sync_dist=True,
-        )
-
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        # Worker processes of a spawning strategy unpickle the estimator
-        # before Lightning sets up; they do not run inside fit's quiet block,
-        # so silence Lightning's banners there.
-        if torch.multiprocessing.current_process().name != "MainProcess":
-            silence_lightning(self.__dict__.get("_in_memory_loaders", ()))
+        if any(isinstance(callback, FitMonitor) for callback in self.trainer.callbacks):
+            return []
+        return [FitMonitor(adopt_training_data=True)]
 
     def on_fit_start(self):
         memory_format = self._memory_format(self.device)
         if memory_format is not None:
             self.to(memory_format=memory_format)
-        # fit says which data it checked in full (arrays and tensors); the
-        # batches of the rest are checked as they come, from the sanity
-        # check's validation batches on. A fit run by a user's Trainer
-        # checks its batches once the first one has set sample_shape_.
-        checked = self.__dict__.get("_data_checked_by_fit")
-        self.__dict__["_stages_to_check"] = (
-            set() if checked is None else {stage for stage, full in checked.items() if not full}
-        )
-        self.__dict__["_kept_checks"] = []
-
-    def on_fit_end(self):
-        self.__dict__.pop("_stages_to_check", None)
-
-    def on_train_start(self):
-        # A fit's record is made at its end; until then there is none, in
-        # the checkpoints written during training too.
-        self._training_record = None
-        self._fitted_by_trainer = "_data_checked_by_fit" not in self.__dict__
-
-    def _check_batch(self, batch, batch_idx, stage):
-        """Check the input of a batch of data that ``fit`` did not check in full.
-
-        Type, dtype and sample shape fail at once, before the batch's step;
-        NaN and infinite values are told by the batch's sum, read like the
-        loss terms (see ``_check_finite``).
-        """
-        if stage not in self.__dict__.get("_stages_to_check", ()):
-            return
-        prefix = "" if stage == "train" else f"{stage} "
-        where = f"{prefix}batch {batch_idx} of epoch {self.current_epoch}"
-        x = self._batch_input(batch)
-        total = check_batch(x, self.sample_shape_, where)
-        # The input is kept for the message only where the check is read at
-        # once; an accelerator must not hold on to its batches.
-        self._check_finite(
-            [total], partial(self._raise_bad_batch, where, x if x.device.type == "cpu" else None)
-        )
-
-    @staticmethod
-    def _raise_bad_batch(where, x, index, value):
-        error = non_finite_batch_error(where, x)
-        if error is not None:
-            raise error
-
-    def on_validation_batch_start(self, batch, batch_idx, dataloader_idx=0):
-        self._check_batch(batch, batch_idx, "validation")
-
-    def on_validation_epoch_end(self):
-        self._read_kept_checks()
 
     def on_train_end(self):
-        # Checks kept on an accelerator since the last read fail the fit
-        # before its record is made.
-        self._read_kept_checks()
         if self._memory_format(self.device) is not None:
             # Weights go back to the default format, the one inference uses.
             self.to(memory_format=torch.contiguous_format)
-        # The fitted attributes, recorded by the process that trains and
-        # carried back to the calling process in the state dict (see
-        # get_extra_state), spawned or not.
-        self._training_record = {
-            **fitted_attributes(self),
-            "n_epochs_": self.current_epoch,
-            "n_steps_": self.global_step,
-        }
-        set_fitted_attributes(self, self._training_record)
-        self._fit_device = str(self.device)
-        # A compiled forward pass does not pickle; it is rebuilt when needed.
-        self.__dict__.pop("_compiled_forward", None)
-
-    def on_train_epoch_end(self):
-        # Epochs cut short (max_steps, loaders of unknown length) end here.
-        self._log_accumulated_means()
-        self._read_kept_checks()
-
-    def on_train_batch_start(self, batch, batch_idx):
-        # The optimiser step a batch's losses belong to, for error messages.
-        self._batch_start_step = self.global_step
-        if self._fitted_by_trainer:
-            self._fitted_by_trainer = False
-            self._adopt_training_data(batch)
-            self.__dict__["_stages_to_check"] = {"train", "validation"}
-        self._check_batch(batch, batch_idx, "train")
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        """Stop training with an error when a loss term is not finite."""
-        if not isinstance(outputs, dict):
-            return
-        terms = {
-            key: value.detach()
-            for key, value in outputs.items()
-            if isinstance(value, torch.Tensor) and value.ndim == 0
-        }
-        if terms:
-            self._check_finite(
-                list(terms.values()),
-                partial(
-                    self._raise_not_finite,
-                    list(terms),
-                    self.current_epoch,
-                    batch_idx,
-                    self._batch_start_step,
-                ),
-            )
-
-    def _check_finite(self, values, report):
-        """Call ``report(index, value)`` at the first non-finite of ``values``.
-
-        ``values`` are 0-d tensors of one step (loss terms, a batch's sum).
-        On the CPU they are read at once, which costs less than one tensor
-        operation. On an accelerator, reading a value would make the host
-        wait for the device at every step, so they are kept on the device
-        and read together every ``_CHECKS_PER_READ`` checks and at the end
-        of each epoch: a failure there stops training a few steps late, and
-        the failed fit leaves the estimator as it was all the same.
-        """
-        if values[0].device.type == "cpu":
-            for index, value in enumerate(values):
-                value = value.item()
-                if not math.isfinite(value):
-                    report(index, value)
-            return
-        kept = self.__dict__.setdefault("_kept_checks", [])
-        kept.append((torch.stack(values).float(), report))
-        if len(kept) == _CHECKS_PER_READ:
-            self._read_kept_checks()
-
-    def _read_kept_checks(self):
-        """Read the checks kept on the device, in order; report the first failure."""
-        kept, self.__dict__["_kept_checks"] = self.__dict__.get("_kept_checks") or [], []
-        if not kept:
-            return
-        # One read for all of them.
-        values = torch.cat([step_values for step_values, _ in kept]).tolist()
-        start = 0
-        for step_values, report in kept:
-            for index, value in enumerate(values[start : start + len(step_values)]):
-                if not math.isfinite(value):
-                    report(index, value)
-            start += len(step_values)
-
-    @staticmethod
-    def _raise_not_finite(names, epoch, batch_idx, step, index, value):
-        raise FloatingPointError(
-            f"the training loss term {names[index]!r} is not finite at step {step} "
-            f"(epoch {epoch}, batch {batch_idx}); lower the learning rate, "
-            "check the data for extreme values or use a more stable likelihood."
-        )

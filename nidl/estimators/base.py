@@ -9,20 +9,23 @@ checkpoints and inference have modules of their own.
 
 import copy
 import inspect
+import math
 import numbers
-from contextlib import contextmanager
 
 import pytorch_lightning as pl
+import sklearn
 import sklearn.base
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from sklearn.utils import check_scalar
 
+from .._docstrings import fill_doc
 from ..utils import check_input, make_loader
 from ..utils._data import in_memory_loader, is_dataset, is_loader, n_samples
 from ..utils.validation import check_input_and_samples, check_targets
-from ._checkpoints import CheckpointMixin
-from ._docs import fill_method_docs
-from ._inference import INFERENCE_BATCH_VALUES, InferenceMixin  # noqa: F401
+from ._checkpoints import CheckpointMixin, fitted_attributes, set_fitted_attributes
+from ._inference import InferenceMixin
+from ._monitor import FitMonitor
 
 # The mixins are importable from here, as upstream code imports them.
 from ._mixins import (  # noqa: F401
@@ -35,12 +38,18 @@ from ._training import (
     ENGINE_OPTIONS,
     TRAINER_ARGUMENTS,
     TrainingMixin,
+    forked_rng,
     quiet_lightning,
     seeded,
 )
 
-# Attributes set at every training step that only ever hold plain values.
-_PLAIN_ATTRIBUTES = frozenset({"_current_fx_name", "_batch_start_step"})
+#: Methods whose metadata requests a clone keeps.
+_REQUEST_METHODS = (
+    "fit", "transform", "inverse_transform", "predict", "score", "score_samples",
+)
+
+#: Private bookkeeping of a fit, restored with the weights when a fit fails.
+_FIT_BOOKKEEPING = ("_built_with", "_initial_modules", "_training_record")
 
 
 def _restore(modules, snapshots):
@@ -62,31 +71,41 @@ def _restore(modules, snapshots):
     fresh = copy.deepcopy(snapshots)
     for name, module in modules.items():
         module.__class__ = fresh[name].__class__
-        module.__dict__.clear()
-        module.__dict__.update(fresh[name].__dict__)
+        vars(module).clear()
+        vars(module).update(vars(fresh[name]))
 
 
-class _BuildsLayersOnConstruction(type):
-    """Metaclass of the estimators: their own layers exist once they are constructed.
+def _same_values(first, second):
+    """Whether two dicts of parameter values hold equal values under the same keys.
 
-    A constructor stores its parameters and calls its parent's; the layers
-    that depend on those parameters (a VAE's heads and loss) can only be
-    built once the outermost constructor has stored them all, which is when
-    this calls ``_build_initial_modules``. Copies and unpickled estimators
-    keep the layers they carry.
+    Values are compared with ``==`` (so that ``set_params`` with an equal
+    value changes nothing); values that cannot say (arrays) are the same
+    only if they are the same object.
     """
+    if first is None or second is None or first.keys() != second.keys():
+        return False
+    for name, value in first.items():
+        other = second[name]
+        if value is other:
+            continue
+        try:
+            if not bool(value == other):
+                return False
+        except (TypeError, ValueError, RuntimeError):
+            return False
+    return True
 
-    def __call__(cls, *args, **kwargs):
-        estimator = super().__call__(*args, **kwargs)
-        estimator._build_initial_modules()
-        return estimator
 
-    @property
-    def __signature__(cls):
-        # The signature of the class is its constructor's, not the generic
-        # one of __call__ above (scikit-learn's checks inspect it).
-        signature = inspect.signature(cls.__init__)
-        return signature.replace(parameters=list(signature.parameters.values())[1:])
+def _check_option_names(estimator, options):
+    """Refuse keyword arguments that are neither parameters nor Trainer options."""
+    unknown = sorted(set(options) - TRAINER_ARGUMENTS - set(ENGINE_OPTIONS))
+    if unknown:
+        raise TypeError(
+            f"{type(estimator).__name__} got the keyword argument {unknown[0]!r}, "
+            f"which is neither one of its parameters "
+            f"({', '.join(estimator.parameter_names())}) nor an option of "
+            "pytorch_lightning.Trainer; check its spelling."
+        )
 
 
 class BaseEstimator(
@@ -95,7 +114,6 @@ class BaseEstimator(
     CheckpointMixin,
     TrainingMixin,
     pl.LightningModule,
-    metaclass=_BuildsLayersOnConstruction,
 ):
     """Base class of nidl estimators: a LightningModule with the scikit-learn API.
 
@@ -105,23 +123,33 @@ class BaseEstimator(
     that ``fit`` builds (``max_epochs``, ``accelerator``, ``devices``,
     ``strategy``, ``precision``, ``callbacks``, ...). Trainer options are
     parameters like the others: ``get_params`` lists them, ``set_params``
-    changes them and ``sklearn.base.clone`` keeps them.
+    changes them and ``sklearn.base.clone`` keeps them. A name that is
+    neither raises a TypeError.
 
-    The estimator's own layers are built at construction, so that it is a
-    working LightningModule at once: a Trainer can train it (``Trainer.fit``
-    sets the fitted attributes from the data it trains on, as ``fit`` does),
-    and its steps run outside a Trainer too.
+    ``set_params`` only stores values. ``fit`` checks the parameters and the
+    data, restores the initial weights of the user's modules and builds the
+    estimator's own layers (so that every fit starts from the same point, as
+    a scikit-learn refit does), then trains with a Trainer. If anything
+    fails, the estimator is left as it was before the call. A fitted
+    estimator holds no Trainer and no data; ``history_`` holds the epoch
+    means of the logged losses.
 
-    ``fit`` validates the parameters and the data, restores the initial
-    weights of the user's modules and rebuilds the estimator's own layers
-    (so that every fit starts from the same point, as a scikit-learn refit
-    does), then trains with a Trainer. If anything fails, the estimator is
-    left exactly as it was before the call.
+    A Trainer of the user's can train the estimator too: ``configure_model``
+    builds the layers the parameters call for, and the first batch sets the
+    fitted attributes, as ``fit`` does.
 
-    Subclasses implement the Lightning steps and, where needed, the hooks
-    ``_check_params``, ``_build_modules``, ``_check_modules`` and declare the
-    constructor parameters holding user modules in ``_user_modules`` and
-    those that shape their own layers in ``_layer_parameters``.
+    Subclasses implement the Lightning steps and these hooks:
+
+    - ``_check_params()``: validate the parameters (call the parent's);
+    - ``_build_modules(facts)``: create the estimator's own layers from its
+      parameters and ``facts``, what ``fit`` learned of the training data
+      (``n_samples``, ``scale``), None before any data is seen;
+    - ``_check_data(X, val_dataloader, facts)``: checks of the training
+      data that the estimator adds (the base's always run);
+    - ``_check_modules(x)``: check the modules on a few input samples.
+
+    They name the constructor parameters holding user modules in
+    ``_user_modules``.
 
     Parameters
     ----------
@@ -145,27 +173,32 @@ class BaseEstimator(
     #: their initial weights before training.
     _user_modules = ()
 
-    #: Constructor parameters that shape the estimator's own layers: changing
-    #: one through ``set_params`` builds the layers anew.
-    _layer_parameters = ()
-
-    #: Whether the estimator's own layers depend on its parameters only, and
-    #: so exist from construction on; otherwise (layers shaped by the data)
-    #: ``fit`` builds them.
-    _layers_from_parameters = False
-
     def __init__(self, **trainer_kwargs):
         pl.LightningModule.__init__(self)
+        _check_option_names(self, trainer_kwargs)
         self._trainer_kwargs = dict(trainer_kwargs)
+        # The parameter values the estimator's own layers were built from.
+        self._built_with = None
+        # The user's modules as first fitted, and copies of their state then.
+        self._initial_modules = ({}, {})
+        # The fitted attributes of the last complete fit (see record_training).
+        self._training_record = None
 
-    def __setattr__(self, name, value):
-        # Lightning sets the name of the running hook twice per hook, a dozen
-        # hooks per step; the bookkeeping of torch.nn.Module.__setattr__
-        # (parameters, buffers, submodules) is not needed for a string.
-        if name in _PLAIN_ATTRIBUTES:
-            self.__dict__[name] = value
-        else:
-            super().__setattr__(name, value)
+    @classmethod
+    def parameter_names(cls):
+        """Names of the constructor parameters, Trainer options aside.
+
+        Returns
+        -------
+        names : list of str
+            In the order of the constructor's signature.
+        """
+        signature = inspect.signature(cls.__init__)
+        return [
+            name
+            for name, parameter in signature.parameters.items()
+            if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
+        ]
 
     # ------------------------------------------------------------------
     # scikit-learn protocol
@@ -191,9 +224,9 @@ class BaseEstimator(
         """Set parameters, Trainer options included.
 
         Setting a parameter has exactly the effect of passing it to the
-        constructor, and like the constructor, this only stores values: they
-        are checked, and take effect, at the next ``fit``. A name that is not
-        a parameter of the estimator is stored as a Trainer option.
+        constructor: this only stores values. They are checked, and take
+        effect, at the next ``fit``; a fitted estimator is unchanged until
+        then.
 
         Parameters
         ----------
@@ -204,47 +237,26 @@ class BaseEstimator(
         -------
         self : BaseEstimator
             This estimator.
+
+        Raises
+        ------
+        ValueError
+            For a name that is neither a parameter nor a Trainer option.
         """
-        own = set(self._get_param_names())
-        before = self.get_params(deep=False)
-        trainer_params = {
-            key: value
-            for key, value in params.items()
-            if key not in own and "__" not in key
-        }
-        self._trainer_kwargs.update(trainer_params)
-        # A module attribute only takes modules; like the constructor,
-        # set_params stores any value and leaves the check to fit.
-        replaced_modules = {
-            key: value
-            for key, value in params.items()
-            if key in self._modules and not isinstance(value, (torch.nn.Module, type(None)))
-        }
-        for key, value in replaced_modules.items():
-            del self._modules[key]
-            setattr(self, key, value)
-        super().set_params(
-            **{
-                key: value
-                for key, value in params.items()
-                if key not in trainer_params and key not in replaced_modules
-            }
-        )
-        changed = {
-            key for key in params if key in own and params[key] is not before.get(key)
-        }
-        if changed:
-            self._parameters_changed(changed)
+        own = set(self.parameter_names())
+        options = {key: v for key, v in params.items() if key not in own and "__" not in key}
+        try:
+            _check_option_names(self, options)
+        except TypeError as error:
+            raise ValueError(str(error)) from None
+        self._trainer_kwargs.update(options)
+        for key, value in params.items():
+            if key in own and isinstance(getattr(self, key, None), torch.nn.Module):
+                # A module attribute only takes modules; like the
+                # constructor, set_params stores any value.
+                delattr(self, key)
+        super().set_params(**{key: v for key, v in params.items() if key not in options})
         return self
-
-    def _parameters_changed(self, changed):
-        """Make the layers follow the constructor parameters named in ``changed``.
-
-        Layers keep their weights unless a parameter that shapes them
-        changed; subclasses also update what holds no weights (a loss).
-        """
-        if changed & set(self._layer_parameters) or not self._modules_built:
-            self._build_initial_modules()
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "n_steps_")
@@ -266,16 +278,11 @@ class BaseEstimator(
     # ------------------------------------------------------------------
     def _check_params(self):
         """Validate the parameters; called at the top of ``fit``."""
-        unknown = sorted(set(self._trainer_kwargs) - TRAINER_ARGUMENTS - set(ENGINE_OPTIONS))
-        if unknown:
-            raise TypeError(
-                f"{type(self).__name__} got the keyword argument {unknown[0]!r}, "
-                "which is neither one of its parameters nor an option of "
-                "pytorch_lightning.Trainer; check its spelling."
-            )
+        _check_option_names(self, self._trainer_kwargs)
         if not isinstance(self._engine_option("compile"), bool):
             raise TypeError(
-                f"compile must be True or False, got {self._engine_option('compile')!r}."
+                "compile must be True or False, got "
+                f"{self._engine_option('compile')!r}."
             )
         input_key = self._engine_option("input_key")
         if not (
@@ -302,42 +309,60 @@ class BaseEstimator(
                     f"{name} must be a torch.nn.Module, got {type(module).__name__}."
                 )
 
-    def _check_data(self, X, val_dataloader):
-        """Check the checked training and validation data against the parameters."""
+    def _check_data(self, X, val_dataloader, facts):
+        """Checks of the (checked) training and validation data, beyond the base's."""
 
-    def _build_modules(self):
-        """Create the estimator's own layers from its parameters."""
+    def _build_modules(self, facts):
+        """Create the estimator's own layers from its parameters and ``facts``."""
 
     def _check_modules(self, x):
         """Check the modules against a few input samples ``x`` before training."""
 
-    def _build_initial_modules(self):
-        """Build the estimator's own layers, where the parameters are valid.
+    # ------------------------------------------------------------------
+    # Building the layers
+    # ------------------------------------------------------------------
+    def _parameter_values(self):
+        """The parameters the estimator's own layers are built from."""
+        return {
+            name: getattr(self, name)
+            for name in self.parameter_names()
+            if name not in self._user_modules
+        }
 
-        Invalid parameters leave the layers unbuilt: as in scikit-learn, they
-        are reported by ``fit`` (or by a Trainer, in ``configure_model``),
-        not by the constructor or ``set_params``.
+    def _build(self, facts):
+        """Build the estimator's own layers; remember what they were built from."""
+        self._build_modules(facts)
+        self._built_with = self._parameter_values()
+
+    def _build_initial_modules(self):
+        """Build the layers at construction, where the parameters are valid.
+
+        The draws come from a copy of torch's generators (seeded with
+        ``random_state``), so that constructing an estimator leaves the
+        user's random streams as they were. Invalid parameters leave the
+        layers unbuilt: as in scikit-learn, they are reported by ``fit`` (or
+        by a Trainer, in ``configure_model``), not by the constructor.
         """
-        if not self._layers_from_parameters:
-            self._modules_built = False
-            return
         try:
             self._check_params()
         except (TypeError, ValueError):
-            self._modules_built = False
             return
-        self._build_modules()
-        self._modules_built = True
+        with forked_rng(getattr(self, "random_state", None)):
+            self._build(None)
 
     def configure_model(self):
-        # Lightning calls this hook before training: parameters that could
-        # not build the layers at construction are reported here.
-        if not self._modules_built:
+        # A Trainer of the user's that starts fitting builds the layers that
+        # the parameters call for, if they changed since the layers were
+        # built; fit has built them already. Other stages (predict, test)
+        # use the fitted model as it is.
+        fitting = self.trainer.state.fn == TrainerFn.FITTING
+        if self._built_with is None or (
+            fitting and not _same_values(self._built_with, self._parameter_values())
+        ):
             self._check_params()
-            self._build_modules()
-            self._modules_built = True
+            self._build(None)
 
-    def _adopt_training_data(self, batch):
+    def _adopt_training_data(self, batch, train_loader):
         """Fitted attributes from the first batch of a fit run by a Trainer.
 
         ``fit`` checks the data before training; a model trained by the
@@ -345,15 +370,43 @@ class BaseEstimator(
         ``n_features_in_`` and ``sample_shape_`` likewise, and the user's
         modules are recorded in their state before training, the state a
         later ``fit`` starts from.
+
+        Parameters
+        ----------
+        batch : torch.Tensor, tuple or dict
+            The first training batch.
+        train_loader : DataLoader
+            The Trainer's training loader.
         """
-        check_input(self, self._batch_input(batch).detach().cpu(), reset=True)
-        self._n_train_samples = n_samples(self.trainer.train_dataloader)
+        x = self._batch_input(batch).detach().cpu()
+        check_input(self, x, reset=True)
         self._record_initial_modules()
+        facts = {"n_samples": n_samples(train_loader), "scale": _scale(x, x)}
+        self._check_data(train_loader, None, facts)
+        self._adopt_data_facts(facts)
+
+    def _adopt_data_facts(self, facts):
+        """Take the facts of the data a user's Trainer trains on, after the build."""
+
+    def _record_training(self, n_epochs, n_steps, history):
+        """Set the fitted attributes of a complete fit; called at its end.
+
+        The attributes are recorded by the process that trains and carried
+        back to the calling process in the state dict (see
+        ``get_extra_state``), spawned or not.
+        """
+        self._training_record = {
+            **fitted_attributes(self),
+            "n_epochs_": n_epochs,
+            "n_steps_": n_steps,
+            "history_": {name: list(values) for name, values in history.items()},
+        }
+        set_fitted_attributes(self, self._training_record)
 
     # ------------------------------------------------------------------
     # Training
     # ------------------------------------------------------------------
-    @fill_method_docs
+    @fill_doc
     def fit(self, X, y=None, val_dataloader=None, ckpt_path=None):
         """Train the estimator.
 
@@ -368,7 +421,8 @@ class BaseEstimator(
             ``fit(train_dataloader, val_dataloader)`` works.
         val_dataloader : DataLoader, Dataset, torch.Tensor or array-like, default=None
             Validation data, evaluated at the end of each epoch.
-        %(ckpt_path)s
+        ckpt_path : str, default=None
+            Checkpoint of an interrupted fit to resume from.
 
         Returns
         -------
@@ -377,55 +431,7 @@ class BaseEstimator(
         """
         if val_dataloader is None and (is_loader(y) or is_dataset(y)):
             val_dataloader, y = y, None
-        with self._unchanged_on_failure():
-            self._check_params()
-            X, samples = check_input_and_samples(self, X, reset=True)
-            y = self._check_targets(X, y)
-            if val_dataloader is not None:
-                val_dataloader = check_input(self, val_dataloader, reset=False)
-            # Known to _build_modules, for losses that need the training-set
-            # size; None for data of unknown length.
-            self._n_train_samples = n_samples(X)
-            self._check_data(X, val_dataloader)
-            train_loader = make_loader(X, y, batch_size=self.batch_size, shuffle=True)
-            val_loader = (
-                None
-                if val_dataloader is None
-                else make_loader(val_dataloader, batch_size=self.batch_size)
-            )
-            # Lazy layers draw their initial weights on first use, in the check.
-            with seeded(self.random_state):
-                self._reset_modules()
-                self._check_modules(samples)
-            trainer = self._make_trainer()
-            # The data is checked here already: the Trainer's first batch
-            # need not be (see _adopt_training_data). Arrays and tensors are
-            # checked in full; the batches of a Dataset or DataLoader are
-            # checked as training reads them (see _check_batch).
-            self._data_checked_by_fit = {
-                "train": isinstance(X, torch.Tensor),
-                "validation": isinstance(val_dataloader, torch.Tensor),
-            }
-            # Lightning's advice on loader workers is noise for the loaders
-            # nidl slices from memory, and kept for any other.
-            self._in_memory_loaders = tuple(
-                name
-                for name, loader in (("train_dataloader", train_loader), ("val_dataloader", val_loader))
-                if in_memory_loader(loader)
-            )
-            self._training_record = None
-            try:
-                with seeded(self.random_state), quiet_lightning(self._in_memory_loaders):
-                    trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
-            finally:
-                del self._data_checked_by_fit, self._in_memory_loaders
-            if self._training_record is None:
-                raise RuntimeError(
-                    f"the Trainer stopped before the end of training; {type(self).__name__} "
-                    "is left as it was before fit."
-                )
-            self._fit_device = str(trainer.strategy.root_device)
-        return self
+        return self._fit(X, self._check_targets(X, y), val_dataloader, ckpt_path)
 
     def _check_targets(self, X, y):
         """Targets of a supervised estimator as a tensor; None otherwise.
@@ -436,36 +442,127 @@ class BaseEstimator(
         """
         if not self.__sklearn_tags__().target_tags.required:
             return None
-        if not isinstance(X, torch.Tensor):
+        if is_loader(X) or is_dataset(X):
             return None
         if y is None:
             raise ValueError(
                 f"{type(self).__name__} requires y with array or tensor input; "
                 "pass fit(X, y), or batches of (x, y) in a Dataset or DataLoader."
             )
-        return check_targets(y, len(X))
+        return check_targets(y, n_samples(X))
 
-    @contextmanager
-    def _unchanged_on_failure(self):
-        """Leave the estimator, weights included, as it was if the block fails."""
-        saved = dict(vars(self))
-        modules = {name: m for name, m in self._modules.items() if m is not None}
-        saved["_modules"] = dict(self._modules)
-        snapshots = copy.deepcopy(modules)
+    def _fit(self, X, paired, val_dataloader, ckpt_path):
+        """Every fit: check, build, train; the estimator unchanged on failure.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Training data.
+        paired : torch.Tensor or None
+            Values paired with the samples of an array or tensor ``X`` in
+            every batch (targets, covariates), checked.
+        val_dataloader : DataLoader, Dataset, torch.Tensor or array-like or None
+            Validation data.
+        ckpt_path : str or None
+            Checkpoint to resume from.
+        """
+        saved = self._fit_state()
         try:
-            yield
+            self._train(X, paired, val_dataloader, ckpt_path)
         except BaseException:
-            _restore(modules, snapshots)
-            self.__dict__.clear()
-            self.__dict__.update(saved)
+            self._restore_fit_state(saved)
             raise
+        return self
 
-    def _reset_modules(self):
-        """Restore the user's modules to their initial state; rebuild the rest."""
+    def _train(self, X, paired, val_dataloader, ckpt_path):
+        self._check_params()
+        X, samples = check_input_and_samples(self, X, reset=True)
+        if val_dataloader is not None:
+            val_dataloader = check_input(self, val_dataloader, reset=False)
+        facts = {"n_samples": n_samples(X), "scale": _scale(X, samples)}
+        self._check_data(X, val_dataloader, facts)
+        train_loader = make_loader(X, paired, batch_size=self.batch_size, shuffle=True)
+        val_loader = (
+            None
+            if val_dataloader is None
+            else make_loader(val_dataloader, batch_size=self.batch_size)
+        )
+        # Lazy layers draw their initial weights on first use, in the check.
+        with seeded(self.random_state):
+            self._reset_user_modules()
+            self._build(facts)
+            self._check_modules(samples)
+        # Arrays and tensors are checked in full here; the batches of a
+        # Dataset or DataLoader are checked as training reads them.
+        # Lightning's advice on loader workers is noise for the loaders nidl
+        # slices from memory, and kept for any other.
+        in_memory = tuple(
+            name
+            for name, loader in (("train_dataloader", train_loader), ("val_dataloader", val_loader))
+            if in_memory_loader(loader)
+        )
+        monitor = FitMonitor(
+            stages_to_check={
+                stage
+                for stage, data in (("train", X), ("validation", val_dataloader))
+                if data is not None and not isinstance(data, torch.Tensor)
+            },
+            in_memory_loaders=in_memory,
+        )
+        trainer = self._make_trainer(monitor)
+        self._training_record = None
+        try:
+            with seeded(self.random_state), quiet_lightning(in_memory):
+                trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
+        finally:
+            # A fitted estimator holds no Trainer (nor, through it, the data).
+            self.trainer = None
+        if self._training_record is None:
+            raise RuntimeError(
+                f"the Trainer stopped before the end of training; {type(self).__name__} "
+                "is left as it was before fit."
+            )
+        # Inference runs where training ran: the model moves there once.
+        self.to(trainer.strategy.root_device)
+        if self._engine_option("channels_last") is True and len(self.sample_shape_) == 4:
+            self.to(memory_format=torch.channels_last_3d)
+
+    def _fit_state(self):
+        """What a fit may change: layers, the user's weights, fitted attributes."""
+        user_modules = {
+            name: module
+            for name in self._user_modules
+            if isinstance(module := getattr(self, name, None), torch.nn.Module)
+        }
+        return {
+            "children": dict(self.named_children()),
+            "parameters": dict(self.named_parameters(recurse=False)),
+            "user_modules": (user_modules, copy.deepcopy(user_modules)),
+            "fitted": fitted_attributes(self),
+            "bookkeeping": {name: getattr(self, name) for name in _FIT_BOOKKEEPING},
+        }
+
+    def _restore_fit_state(self, state):
+        """Put back what :meth:`_fit_state` saved."""
+        _restore(*state["user_modules"])
+        for name in set(dict(self.named_children())) - set(state["children"]):
+            delattr(self, name)
+        for name, module in state["children"].items():
+            setattr(self, name, module)
+        for name, parameter in state["parameters"].items():
+            setattr(self, name, parameter)
+        for name in set(fitted_attributes(self)) - set(state["fitted"]):
+            delattr(self, name)
+        set_fitted_attributes(self, state["fitted"])
+        for name, value in state["bookkeeping"].items():
+            setattr(self, name, value)
+
+    def _reset_user_modules(self):
+        """Restore the user's modules to the state they had before the first fit."""
         # The first fit records the state the user's modules came with; every
         # later fit starts from it again, as a scikit-learn refit does. A
         # module replaced through set_params is recorded anew.
-        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        recorded, snapshots = self._initial_modules
         unchanged = {
             name: module
             for name in self._user_modules
@@ -473,12 +570,10 @@ class BaseEstimator(
         }
         _restore(unchanged, {name: snapshots[name] for name in unchanged})
         self._record_initial_modules()
-        self._build_modules()
-        self._modules_built = True
 
     def _record_initial_modules(self):
         """Record the state of the user's modules not recorded yet (or replaced)."""
-        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        recorded, snapshots = self._initial_modules
         modules = {name: getattr(self, name) for name in self._user_modules}
         new = {name: m for name, m in modules.items() if recorded.get(name) is not m}
         if new or not recorded:
@@ -491,10 +586,11 @@ class BaseEstimator(
         The user's modules are copied in the state they had before the first
         fit, so that a clone of a fitted estimator trains exactly as the
         original did. All parameters are copied together, so that what the
-        modules share stays shared.
+        modules share stays shared. Metadata requests are kept, as
+        scikit-learn's ``clone`` keeps them.
         """
         params = self.get_params(deep=False)
-        recorded, snapshots = getattr(self, "_initial_modules", ({}, {}))
+        recorded, snapshots = self._initial_modules
         for name, module in recorded.items():
             if params.get(name) is module:
                 params[name] = snapshots[name]
@@ -507,7 +603,29 @@ class BaseEstimator(
             {name: value for name, value in params.items() if name not in estimators}
         )
         new = type(self)(**others, **estimators)
-        for attribute in ("_metadata_request", "_sklearn_output_config"):
-            if hasattr(self, attribute):
-                setattr(new, attribute, copy.deepcopy(getattr(self, attribute)))
+        _copy_metadata_requests(self, new)
         return new
+
+
+def _scale(X, samples):
+    """Standard deviation of the training data (of its first batch for loaders)."""
+    data = X if isinstance(X, torch.Tensor) else samples
+    scale = float(torch.as_tensor(data, dtype=torch.float64).std()) if data.numel() > 1 else 0.0
+    return scale if math.isfinite(scale) and scale > 0 else None
+
+
+def _copy_metadata_requests(source, target):
+    """Give ``target`` the metadata requests set on ``source``."""
+    routing = source.get_metadata_routing()
+    for method in _REQUEST_METHODS:
+        method_requests = getattr(routing, method, None)
+        if method_requests is None:
+            continue
+        requests = {
+            name: alias
+            for name, alias in method_requests.requests.items()
+            if alias is not None
+        }
+        if requests:
+            with sklearn.config_context(enable_metadata_routing=True):
+                getattr(target, f"set_{method}_request")(**requests)

@@ -242,6 +242,29 @@ def _identity(batch):
     return batch
 
 
+def collate(items):
+    """Stack the items of a batch as torch does, keeping fields that are None.
+
+    A dataset whose items are ``(image, None)`` (no label) gives batches
+    ``(images, None)``, where torch's default collation refuses None.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from nidl.utils._data import collate
+    >>> images, labels = collate([(torch.zeros(2), None), (torch.ones(2), None)])
+    >>> images.shape, labels
+    (torch.Size([2, 2]), None)
+    """
+    first = items[0]
+    if isinstance(first, (tuple, list)) and any(field is None for field in first):
+        return type(first)(
+            None if first[index] is None else default_collate([item[index] for item in items])
+            for index in range(len(first))
+        )
+    return default_collate(items)
+
+
 def make_loader(X, y=None, *, batch_size, shuffle=False):
     """Return a loader over ``X``.
 
@@ -274,7 +297,7 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
     [(4, 3), (4, 3), (2, 3)]
     """
     if is_dataset(X):
-        X = DataLoader(X, batch_size=batch_size, shuffle=shuffle)
+        X = DataLoader(X, batch_size=batch_size, shuffle=shuffle, collate_fn=collate)
     if is_loader(X):
         return _sliced_loader(X) or X
     tensors = (X,) if y is None else (X, y)

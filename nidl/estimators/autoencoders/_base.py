@@ -1,7 +1,5 @@
 """The base of the VAE family: what every variational autoencoder of nidl shares."""
 
-import contextlib
-import inspect
 import math
 import numbers
 
@@ -15,8 +13,7 @@ from torch.distributions import Laplace, Normal
 
 from ...losses._likelihood import check_distribution_name, kl_normal
 from ...utils import returns_numpy
-from ...utils._data import first_input
-from .._docs import fill_method_docs
+from ..._docstrings import fill_doc
 from ..base import BaseEstimator, TransformerMixin
 from ._vae_scoring import VAEScoringMixin
 from ._vae_training import VAETrainingMixin
@@ -121,57 +118,44 @@ def float32_matrix(values, input_name, n_columns, expectation):
     return array
 
 
-def parent_arguments(parent_init, local_variables):
-    """The arguments of a parent constructor, taken from a constructor's locals.
-
-    The estimators of the family list all their parameters in their own
-    signature, as scikit-learn needs; each passes the shared ones on with
-    ``super().__init__(**parent_arguments(Parent.__init__, locals()))`` and
-    stores only what it adds.
-
-    Parameters
-    ----------
-    parent_init : callable
-        The parent's ``__init__``.
-    local_variables : dict
-        ``locals()`` of the calling constructor, holding the parameters of
-        the parent it has under their names (and the Trainer options in
-        ``kwargs``); a parameter it lacks takes the parent's default.
-
-    Returns
-    -------
-    arguments : dict
-        Keyword arguments for ``parent_init``.
-    """
-    names = [
-        name
-        for name, parameter in inspect.signature(parent_init).parameters.items()
-        if name != "self" and parameter.kind is not parameter.VAR_KEYWORD
-    ]
-    shared = {name: local_variables[name] for name in names if name in local_variables}
-    return {**shared, **local_variables["kwargs"]}
-
-
 class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator):
     """Base of the VAE family: shared parameters, encoding, decoding, sampling.
 
     Holds what every variational autoencoder of nidl does: the posterior
-    heads and the loss built from the parameters at construction, the
-    training and validation steps, inference (``transform``,
-    ``inverse_transform``, ``score_samples``, ``score``) and sampling. An
-    estimator of the family states what it adds, through these hooks:
+    heads and the loss built from the parameters, the training and
+    validation steps, inference (``transform``, ``inverse_transform``,
+    ``score_samples``, ``score``) and sampling.
 
-    - ``_make_criterion``: the loss it minimises;
-    - ``encode``, ``_forward_for_loss``: its posterior, when not a diagonal
+    **Construction.** This constructor stores the shared parameters and
+    builds the layers (heads, loss) from all the parameters, so that an
+    estimator is a working model at once. An estimator of the family
+    therefore stores its own parameters first, then calls this constructor
+    (its own parameters are plain values, which a module may hold before
+    ``torch.nn.Module.__init__`` runs)::
+
+        def __init__(self, encoder, decoder, encoder_out_dim, latent_dim,
+                     beta=1.0, ..., **kwargs):
+            self.beta = beta
+            super().__init__(encoder, decoder, encoder_out_dim, latent_dim,
+                             ..., **kwargs)
+
+    **Hooks.** An estimator of the family states what it adds:
+
+    - ``_make_criterion(facts)``: the loss it minimises;
+    - ``_encode``, ``_forward_for_loss``: its posterior, when not a diagonal
       Normal;
+    - ``_split_batch``, ``_heads``, ``_decode``: what a batch holds besides
+      its input (a conditional VAE's covariates), passed to the model as
+      ``context``;
     - ``_kl_per_sample``, ``_sample_prior``, ``_prior_mean_code``,
       ``_importance_codes``: the KL term, prior draws, the code at the
       prior's mean and importance samples, for other latents.
     """
 
     _user_modules = ("encoder", "decoder")
-    _layer_parameters = ("encoder_out_dim", "latent_dim", "observation_scale")
-    _layers_from_parameters = True
+
+    #: Names of the estimator's parameters that its loss takes unchanged.
+    _loss_parameters = ()
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, default_dist="normal",
@@ -190,6 +174,11 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         self.weight_decay = weight_decay
         self.random_state = random_state
         self.batch_size = batch_size
+        # The training loss compiled by torch.compile (compile=True), made
+        # in the process that trains and dropped at the end of training.
+        self._compiled_loss_values = None
+        # Last, once every parameter of the estimator is stored.
+        self._build_initial_modules()
 
     # ------------------------------------------------------------------
     # Hooks of the base class
@@ -215,76 +204,66 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
         # The loss checks its own parameters (beta: a number >= 0 or a
         # schedule); building it here raises before any data is touched.
-        self._make_criterion()
+        self._make_criterion(None)
 
-
-    def _make_criterion(self):
+    def _make_criterion(self, facts):
         """The loss this estimator minimises, built from its parameters.
 
-        Called by ``_check_params`` (to validate the loss's parameters) and
-        by ``_build_modules``.
+        ``facts`` are what ``fit`` learned of the training data (see
+        :class:`~nidl.estimators.BaseEstimator`), None before any data.
         """
         raise NotImplementedError
-
-    #: Names of the estimator's parameters that its loss takes unchanged.
-    _loss_parameters = ()
 
     def _loss_arguments(self):
         """Keyword arguments of the loss: its parameters and likelihood options.
 
         The parameters named in ``_loss_parameters`` are passed under their
-        own names, as the estimator stores them.
-        """
-        passed_on = {name: getattr(self, name) for name in self._loss_parameters}
-        return {**passed_on, **self._likelihood_options()}
-
-    def _likelihood_options(self):
-        """The likelihood options of the loss: its name, and exactness.
-
-        A learned observation scale is trained on the exact negative
-        log-likelihood, the only one in which the scale appears.
+        own names, as the estimator stores them. A learned observation
+        scale is trained on the exact negative log-likelihood, the only one
+        in which the scale appears.
         """
         return {
+            **{name: getattr(self, name) for name in self._loss_parameters},
             "default_dist": self.default_dist,
             "exact_likelihood": self.observation_scale != "fixed",
         }
 
-    def _build_modules(self):
+    def _build_modules(self, facts):
         self.fc_mu = nn.Linear(self._head_width(), self.latent_dim)
         self.fc_logvar = nn.Linear(self._head_width(), self.latent_dim)
-        self.observation_log_scale = self._initial_log_scale()
-        self._criterion = self._make_criterion()
+        scale = None if facts is None else facts["scale"]
+        self.observation_log_scale = self._initial_log_scale(scale)
+        self.criterion = self._make_criterion(facts)
 
     def _head_width(self):
         """Number of inputs of the posterior heads."""
         return self.encoder_out_dim
 
-    def _initial_log_scale(self):
+    def _initial_log_scale(self, scale):
         """The learned log observation scale at the start of training, or None.
 
-        It starts at the standard deviation of the training data (see
-        ``_check_data``), or at 1 before any data is seen. One value per
-        feature needs the shape of the samples: until ``fit`` has seen the
-        data, the model holds a single value.
+        It starts at the standard deviation of the training data, ``scale``
+        (of its first batch, for a Dataset or DataLoader): the scale of a
+        model that reconstructs nothing yet. It then moves by about the
+        learning rate per step, so that starting at 1 would leave it far
+        from the noise of data of small variance. Before any data is seen,
+        it is 1, and one value per feature needs the samples' shape: until
+        ``fit`` has seen the data, the model holds a single value.
         """
         if self.observation_scale == "fixed":
             return None
         shape = ()
         if self.observation_scale == "feature":
             shape = getattr(self, "sample_shape_", ())
-        return nn.Parameter(torch.full(shape, math.log(self.__dict__.get("_data_scale", 1.0))))
+        return nn.Parameter(torch.full(shape, math.log(scale or 1.0)))
 
-    def _check_data(self, X, val_dataloader):
-        super()._check_data(X, val_dataloader)
-        if self.observation_scale != "fixed":
-            # A learned scale starts at the standard deviation of the data
-            # (of its first batch, for a Dataset or DataLoader): the scale of
-            # a model that reconstructs nothing yet. It then moves by about
-            # the learning rate per step, so that starting at 1 would leave
-            # it far from the noise of data of small variance.
-            data = X if isinstance(X, torch.Tensor) else first_input(X, self._engine_option("input_key"))
-            scale = float(torch.as_tensor(data, dtype=torch.float64).std())
-            self._data_scale = scale if math.isfinite(scale) and scale > 0 else 1.0
+    def _adopt_data_facts(self, facts):
+        # A Trainer of the user's: the learned scale starts at the first
+        # batch's standard deviation, and the loss knows the data's size.
+        if self.observation_log_scale is not None and facts["scale"] is not None:
+            with torch.no_grad():
+                self.observation_log_scale.fill_(math.log(facts["scale"]))
+        self.criterion = self._make_criterion(facts)
 
     def configure_model(self):
         super().configure_model()
@@ -295,14 +274,18 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
                 "the scales from the data, or use observation_scale='shared'."
             )
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+    def _shape_for_weights(self, state_dict):
         # One scale per feature has the shape of the samples, which a freshly
         # built estimator does not know yet: take the saved one's shape.
-        saved = state_dict.get(prefix + "observation_log_scale")
-        current = getattr(self, "observation_log_scale", None)
+        saved = state_dict.get("observation_log_scale")
+        current = self.observation_log_scale
         if saved is not None and current is not None and saved.shape != current.shape:
             self.observation_log_scale = nn.Parameter(torch.empty_like(saved))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def on_train_end(self):
+        super().on_train_end()
+        # A compiled function does not pickle; it is made again when needed.
+        self._compiled_loss_values = None
 
     def _likelihood(self, output):
         """The decoder's output as the likelihood trained: with its learned scale.
@@ -337,21 +320,8 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         with torch.no_grad():
             return self._learned_scale().cpu().numpy()
 
-    def _parameters_changed(self, changed):
-        super()._parameters_changed(changed)
-        # The loss holds no weights: it follows every change of the
-        # parameters at once. Invalid values are reported by fit.
-        try:
-            self._criterion = self._make_criterion()
-        except (TypeError, ValueError):
-            self._modules_built = False
-
-    @property
-    def criterion(self):
-        """The loss minimised, built from the parameters."""
-        return self._criterion
-
     def _check_modules(self, x):
+        context = self._placeholder_context(len(x))
         was_training = self.training
         self.eval()
         try:
@@ -365,9 +335,9 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
                         f"encoder_out_dim={features[0].numel()} (and flatten the "
                         "encoder output if it has more than one axis)."
                     )
-                code = self.encode(x).mean
+                code = self._encode(x, context).mean
                 try:
-                    mean = decoder_mean(self._decode(code))
+                    mean = decoder_mean(self._decode(code, context))
                 except RuntimeError as error:
                     raise ValueError(
                         f"the decoder failed on latent codes of {code.shape[1]} "
@@ -385,27 +355,30 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
     def _non_deterministic(self):
         return bool(self.stochastic_transform)
 
-    @property
-    def _n_features_out(self):
-        return self.latent_dim
+    def _n_outputs(self):
+        return self.fc_mu.out_features
 
     # ------------------------------------------------------------------
     # Model
     # ------------------------------------------------------------------
-    @fill_method_docs
     def encode(self, x):
         """Posterior ``q(z|x)`` of a batch.
 
         Parameters
         ----------
-        %(batch_input)s
+        x : torch.Tensor
+            Input batch.
 
         Returns
         -------
         q : torch.distributions.Normal, shape (batch_size, latent_dim)
             Diagonal Normal posterior.
         """
-        mu, logvar = self._posterior_parameters(x)
+        return self._encode(x, None)
+
+    def _encode(self, x, context):
+        """Posterior of a batch given its ``context`` (see ``_split_batch``)."""
+        mu, logvar = self._posterior_parameters(x, context)
         return Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
 
     def forward(self, x):
@@ -430,36 +403,43 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         x : torch.Tensor, shape (n_samples, ...)
             Decoder means, on the model's device.
         """
+        return self._sample(n_samples, None)
+
+    def _sample(self, n_samples, context):
         check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
         with torch.no_grad():
-            return decoder_mean(self._decode(self._sample_prior(n_samples)))
+            return decoder_mean(self._decode(self._sample_prior(n_samples), context))
 
-    def _posterior_parameters(self, x):
+    def _split_batch(self, batch):
+        """The input of a batch and its context: what else the model sees.
+
+        The context is None for an unconditional model; a conditional VAE
+        reads the covariates of the batch here (see
+        :class:`~nidl.estimators.autoencoders.ConditionalVAE`).
+        """
+        return self._batch_input(batch), None
+
+    def _placeholder_context(self, n_rows):
+        """A context for ``n_rows`` samples whose values do not matter (checks)."""
+        return None
+
+    def _posterior_parameters(self, x, context):
         """Mean and log-variance of ``q(z|x)``, the latter bounded.
 
         The log-variance is kept in :data:`LOG_VARIANCE_RANGE`, so that the
         variance and the gradients stay finite at large learning rates.
         """
-        return self._heads(self.encoder(x))
+        return self._heads(self.encoder(x), context)
 
-    def _decode(self, code):
-        """The decoder's output for a batch of codes."""
-        return self.decoder(code)
-
-    def _conditioned(self, batch):
-        """Context in which the model sees what ``batch`` holds beyond its input.
-
-        Nothing for an unconditional model; a conditional VAE reads the
-        covariates of the batch here (see
-        :class:`~nidl.estimators.autoencoders.ConditionalVAE`).
-        """
-        return contextlib.nullcontext()
-
-    def _heads(self, features):
+    def _heads(self, features, context):
         """Posterior mean and bounded log-variance from encoder features."""
         return self.fc_mu(features), bounded_log_variance(self.fc_logvar(features))
 
-    @fill_method_docs
+    def _decode(self, code, context):
+        """The decoder's output for a batch of codes."""
+        return self.decoder(code)
+
+    @fill_doc
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Latent vectors of one batch.
 
@@ -471,9 +451,8 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
             Samples of ``q(z|x)``, or its means if ``stochastic_transform``
             is False.
         """
-        x = self._batch_input(batch)
-        with self._conditioned(batch):
-            mu, logvar = self._posterior_parameters(x)
+        x, context = self._split_batch(batch)
+        mu, logvar = self._posterior_parameters(x, context)
         if not self.stochastic_transform:
             return mu
         return mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
@@ -495,24 +474,24 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
             Decoder means, shaped like the training samples: a NumPy array for
             array-like input, a CPU tensor for a tensor.
         """
-        return self._inverse_transform(X)
+        return self._inverse_transform(X, None)
 
-    def _inverse_transform(self, X, covariates=None):
+    def _inverse_transform(self, X, covariates):
         """``inverse_transform``, codes paired with ``covariates`` rows if given."""
         check_is_fitted(self)
+        width = self._n_outputs()
         Z = float32_matrix(
-            X, "X", self._n_features_out,
-            f"{type(self).__name__} codes have {self._n_features_out} "
-            f"(latent_dim={self.latent_dim}); pass codes from transform",
+            X, "X", width,
+            f"{type(self).__name__} codes have {width} (latent_dim={self.latent_dim}); "
+            "pass codes from transform",
         )
 
         def decode(batch, batch_idx):
-            with self._conditioned(batch):
-                return decoder_mean(self._decode(self._batch_input(batch)))
+            code, context = self._split_batch(batch)
+            return decoder_mean(self._decode(code, context))
 
         decoded = self._predict(torch.from_numpy(Z), decode, y=covariates)
         return decoded.numpy() if returns_numpy(X) else decoded
-
 
     # ------------------------------------------------------------------
     # Hooks of the latent space (a diagonal Normal posterior, N(0, I) prior)

@@ -17,15 +17,16 @@ class VAEScoringMixin:
     ``_kl_per_sample``.
     """
 
-    def _elbo_terms(self, x):
+    def _elbo_terms(self, x, context):
         """Negative log-likelihood and KL divergence of each sample of a batch.
 
         One posterior draw per sample; the likelihood is exact, constants
         included, so that scores of models with different likelihoods
         compare (the decoder's scale is used where the loss uses it).
         """
-        q = self.encode(x)
-        return self._negative_log_likelihood(self._decode(q.rsample()), x), self._kl_per_sample(q)
+        q = self._encode(x, context)
+        nll = self._negative_log_likelihood(self._decode(q.rsample(), context), x)
+        return nll, self._kl_per_sample(q)
 
     def _negative_log_likelihood(self, output, x):
         """Per-sample ``-log p(x|z)`` of the likelihood trained, constants included.
@@ -79,16 +80,15 @@ class VAEScoringMixin:
         >>> int(elbo.argmin()), torch.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"]))
         (4, True)
         """
-        return self._score_samples(X, return_terms)
+        return self._score_samples(X, return_terms, None)
 
-    def _score_samples(self, X, return_terms, covariates=None):
+    def _score_samples(self, X, return_terms, covariates):
         """``score_samples``, samples paired with ``covariates`` rows if given."""
         check_is_fitted(self)
         data = check_input(self, X, reset=False)
 
         def terms_of(batch, batch_idx):
-            with self._conditioned(batch):
-                nll, kl = self._elbo_terms(self._batch_input(batch))
+            nll, kl = self._elbo_terms(*self._split_batch(batch))
             return {"rec_loss": nll, "kl_loss": kl}
 
         terms = self._predict(data, terms_of, y=covariates)

@@ -3,7 +3,6 @@
 
 from ...losses import BetaTCVAELoss
 from ...utils._data import is_loader, n_samples
-from ._base import parent_arguments
 from ._docs import fill_shared_docs
 from .vae import VAE
 
@@ -110,18 +109,21 @@ class BetaTCVAE(VAE):
         observation_scale="fixed", stochastic_transform=True,
         lr=1e-4, weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
-        super().__init__(**parent_arguments(VAE.__init__, locals()))
         self.alpha = alpha
         self.gamma = gamma
         self.dataset_size = dataset_size
+        super().__init__(
+            encoder, decoder, encoder_out_dim, latent_dim, beta=beta,
+            default_dist=default_dist, observation_scale=observation_scale,
+            stochastic_transform=stochastic_transform, lr=lr, weight_decay=weight_decay,
+            random_state=random_state, batch_size=batch_size, **kwargs,
+        )
 
-    def _check_data(self, X, val_dataloader):
+    def _check_data(self, X, val_dataloader, facts):
         _check_no_single_sample_batch(X, self.batch_size, "training")
         if val_dataloader is not None:
             _check_no_single_sample_batch(val_dataloader, self.batch_size, "validation")
-        dataset_size = self.dataset_size
-        if dataset_size is None:
-            dataset_size = self._n_train_samples
+        dataset_size = self._dataset_size(facts)
         if dataset_size is None:
             raise ValueError(
                 "BetaTCVAE could not tell the number of training samples, which "
@@ -129,15 +131,11 @@ class BetaTCVAE(VAE):
             )
         self.dataset_size_ = dataset_size
 
-    def _adopt_training_data(self, batch):
-        # Trained by a Trainer of the user's: the training-set size comes
-        # from the Trainer's loader, and the loss is built with it.
-        super()._adopt_training_data(batch)
-        self._check_data(self.trainer.train_dataloader, None)
-        self._criterion = self._make_criterion()
+    def _dataset_size(self, facts):
+        """``dataset_size``, or the number of training samples, or None."""
+        if self.dataset_size is not None:
+            return self.dataset_size
+        return None if facts is None else facts["n_samples"]
 
-    def _make_criterion(self):
-        dataset_size = self.dataset_size
-        if dataset_size is None:
-            dataset_size = getattr(self, "_n_train_samples", None)
-        return BetaTCVAELoss(dataset_size=dataset_size, **self._loss_arguments())
+    def _make_criterion(self, facts):
+        return BetaTCVAELoss(dataset_size=self._dataset_size(facts), **self._loss_arguments())

@@ -1,6 +1,5 @@
 """Conditional VAE: encoder and decoder conditioned on covariates."""
 
-import contextlib
 import numbers
 
 import numpy as np
@@ -10,7 +9,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from ...utils import check_input, returns_numpy
 from ...utils._data import is_dataset, is_loader
-from ._base import float32_matrix, parent_arguments
+from ._base import float32_matrix
+from ..._docstrings import fill_doc
 from ._docs import fill_shared_docs
 from .vae import VAE
 
@@ -47,7 +47,8 @@ class ConditionalVAE(VAE):
     ----------
     %(modules)s
     n_covariates : int
-        Number of covariate columns.
+        Number of covariate columns; 0 gives the unconditional model of
+        :class:`VAE`, which takes no covariates.
     beta : float or callable, default=1.0
         Weight of the KL divergence, or a schedule ``step -> weight``.
     %(shared_options)s
@@ -95,52 +96,39 @@ class ConditionalVAE(VAE):
     (64, 2)
     """
 
-    _layer_parameters = VAE._layer_parameters + ("n_covariates",)
-
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, n_covariates, beta=1.0,
         default_dist="normal", observation_scale="fixed", stochastic_transform=True,
         lr=1e-4, weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
-        super().__init__(**parent_arguments(VAE.__init__, locals()))
         self.n_covariates = n_covariates
+        super().__init__(
+            encoder, decoder, encoder_out_dim, latent_dim, beta=beta,
+            default_dist=default_dist, observation_scale=observation_scale,
+            stochastic_transform=stochastic_transform, lr=lr, weight_decay=weight_decay,
+            random_state=random_state, batch_size=batch_size, **kwargs,
+        )
 
     # ------------------------------------------------------------------
     # Hooks of the base class
     # ------------------------------------------------------------------
     def _check_params(self):
-        check_scalar(self.n_covariates, "n_covariates", numbers.Integral, min_val=1)
+        check_scalar(self.n_covariates, "n_covariates", numbers.Integral, min_val=0)
         super()._check_params()
 
     def _head_width(self):
         # The heads read the encoder's features followed by the covariates.
         return self.encoder_out_dim + self.n_covariates
 
-    def _check_modules(self, x):
-        # Only the shapes are checked here: any covariate values serve.
-        with self._given(torch.zeros(len(x), self.n_covariates)):
-            super()._check_modules(x)
+    def _placeholder_context(self, n_rows):
+        # Only the shapes are checked with it: any covariate values serve.
+        return torch.zeros(n_rows, self.n_covariates) if self.n_covariates else None
 
-    def _check_targets(self, X, y):
-        # fit pairs the samples of an array or tensor with their covariates,
-        # as a supervised estimator pairs them with targets.
-        return self.__dict__.get("_fit_covariates")
-
-    @contextlib.contextmanager
-    def _given(self, covariates):
-        """Condition every encoding and decoding in the block on ``covariates``."""
-        previous = self.__dict__.get("_covariates")
-        self.__dict__["_covariates"] = covariates
-        try:
-            yield
-        finally:
-            self.__dict__["_covariates"] = previous
-
-    def _conditioned(self, batch):
-        return self._given(self._batch_covariates(batch))
-
-    def _batch_covariates(self, batch):
-        """The covariates of a ``(x, covariates, ...)`` batch, checked."""
+    def _split_batch(self, batch):
+        """The input of a ``(x, covariates, ...)`` batch and its covariates, checked."""
+        x = self._batch_input(batch)
+        if not self.n_covariates:
+            return x, None
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise ValueError(
                 "ConditionalVAE needs the covariates of every sample, but got "
@@ -148,7 +136,10 @@ class ConditionalVAE(VAE):
                 "covariates=... with arrays and tensors, or a Dataset or "
                 "DataLoader whose items are (x, covariates)."
             )
-        x, covariates = self._batch_input(batch), batch[1]
+        return x, self._checked_context(batch[1], x)
+
+    def _checked_context(self, covariates, x):
+        """Covariates of a batch ``x`` as a tensor of shape (len(x), n_covariates)."""
         if isinstance(covariates, (tuple, list)):
             # Labels of several columns, collated one tensor per column (as
             # an ImageDataFrameDataset with several label_cols gives them).
@@ -164,27 +155,15 @@ class ConditionalVAE(VAE):
             )
         return covariates
 
-    def _current_covariates(self, n_rows):
-        covariates = self.__dict__.get("_covariates")
-        if covariates is None:
-            raise ValueError(
-                "ConditionalVAE encodes and decodes given covariates; pass "
-                "them, e.g. encode(x, covariates) or sample(n, covariates)."
-            )
-        if len(covariates) != n_rows:
-            raise ValueError(
-                f"got covariates for {len(covariates)} samples but {n_rows} "
-                "samples; pass one row of covariates per sample."
-            )
-        return covariates
+    def _heads(self, features, context):
+        if context is not None:
+            features = torch.cat([features, context.to(features)], dim=1)
+        return super()._heads(features, context)
 
-    def _heads(self, features):
-        covariates = self._current_covariates(len(features)).to(features)
-        return super()._heads(torch.cat([features, covariates], dim=1))
-
-    def _decode(self, code):
-        covariates = self._current_covariates(len(code)).to(code)
-        return self.decoder(torch.cat([code, covariates], dim=1))
+    def _decode(self, code, context):
+        if context is not None:
+            code = torch.cat([code, context.to(code)], dim=1)
+        return self.decoder(code)
 
     def _checked_covariates(self, covariates, X, method):
         """Covariates given to ``method`` as a float32 tensor, or None.
@@ -194,7 +173,7 @@ class ConditionalVAE(VAE):
         """
         carried = is_loader(X) or is_dataset(X)
         if covariates is None:
-            if carried:
+            if carried or not self.n_covariates:
                 return None
             raise ValueError(
                 f"ConditionalVAE.{method} needs the covariates of the samples; "
@@ -219,12 +198,11 @@ class ConditionalVAE(VAE):
                 f"covariates has {len(values)} rows for {n_samples} samples; pass "
                 "one row per sample."
             )
-        return torch.from_numpy(values)
+        return torch.from_numpy(values) if self.n_covariates else None
 
     # ------------------------------------------------------------------
     # scikit-learn methods with covariates
     # ------------------------------------------------------------------
-    @fill_shared_docs
     def fit(self, X, y=None, covariates=None, val_dataloader=None, ckpt_path=None):
         """Train the model on samples and their covariates.
 
@@ -233,37 +211,60 @@ class ConditionalVAE(VAE):
         X : DataLoader, Dataset, torch.Tensor or array-like
             Training data; a Dataset or DataLoader gives ``(x, covariates,
             ...)`` items or batches.
-        y : None
-            Ignored.
+        y : None or DataLoader or Dataset, default=None
+            Ignored, as scikit-learn passes it; a ``DataLoader`` or
+            ``Dataset`` here is taken as validation data.
         covariates : array-like of shape (n_samples, n_covariates), default=None
             Covariates of the samples of an array or tensor ``X``.
         val_dataloader : DataLoader or Dataset, default=None
             Validation data, of ``(x, covariates, ...)`` batches.
-        %(ckpt_path)s
+        ckpt_path : str, default=None
+            Checkpoint of an interrupted fit to resume from.
 
         Returns
         -------
         self : ConditionalVAE
             The fitted estimator.
         """
+        if val_dataloader is None and (is_loader(y) or is_dataset(y)):
+            val_dataloader = y
         self._check_params()
         paired = self._checked_covariates(covariates, X, "fit")
-        # _check_targets hands the covariates to the base fit, which pairs
-        # them with the samples in every batch.
-        self.__dict__["_fit_covariates"] = paired
-        try:
-            return super().fit(X, y, val_dataloader=val_dataloader, ckpt_path=ckpt_path)
-        finally:
-            self.__dict__.pop("_fit_covariates", None)
+        return self._fit(X, paired, val_dataloader, ckpt_path)
 
-    @fill_shared_docs
+    def fit_transform(self, X, y=None, covariates=None, **fit_params):
+        """Fit, then return the latent codes of the training samples.
+
+        Parameters
+        ----------
+        X : DataLoader, Dataset, torch.Tensor or array-like
+            Training data, as for :meth:`fit`.
+        y : None
+            Ignored.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of the samples of an array or tensor ``X``, used by
+            both steps.
+        **fit_params
+            Other arguments of :meth:`fit`.
+
+        Returns
+        -------
+        Z : numpy.ndarray or torch.Tensor, shape (n_samples, latent_dim)
+            As :meth:`transform` returns them.
+        """
+        return self.fit(X, y, covariates=covariates, **fit_params).transform(
+            X, covariates=covariates
+        )
+
+    @fill_doc
     def transform(self, X, covariates=None):
         """Latent codes of samples given their covariates.
 
         Parameters
         ----------
         %(X)s
-        %(covariates)s
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
 
         Returns
         -------
@@ -299,7 +300,7 @@ class ConditionalVAE(VAE):
         paired = self._checked_covariates(covariates, X, "inverse_transform")
         return self._inverse_transform(X, paired)
 
-    @fill_shared_docs
+    @fill_doc
     def score_samples(self, X, covariates=None, return_terms=False):
         """Evidence lower bound of each sample given its covariates.
 
@@ -309,16 +310,23 @@ class ConditionalVAE(VAE):
         Parameters
         ----------
         %(X)s
-        %(covariates)s
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
         return_terms : bool, default=False
             Also return the two terms of each sample.
 
-        %(score_samples_returns)s
+        Returns
+        -------
+        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
+            In nats; a NumPy array for array-like input, a CPU tensor otherwise.
+        terms : dict
+            Only with ``return_terms=True``: ``"rec_loss"``, the negative
+            log-likelihood of each sample, and ``"kl_loss"``, its KL divergence.
         """
         paired = self._checked_covariates(covariates, X, "score_samples")
         return self._score_samples(X, return_terms, paired)
 
-    @fill_shared_docs
+    @fill_doc
     def score(self, X, y=None, covariates=None, sample_weight=None):
         """Mean evidence lower bound per sample given the covariates.
 
@@ -327,8 +335,10 @@ class ConditionalVAE(VAE):
         %(X)s
         y : None
             Ignored.
-        %(covariates)s
-        %(sample_weight)s
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Covariates of an array or tensor ``X``.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
 
         Returns
         -------
@@ -338,24 +348,32 @@ class ConditionalVAE(VAE):
         paired = self._checked_covariates(covariates, X, "score")
         return self._mean_score(self._score_samples(X, False, paired), sample_weight)
 
-    @fill_shared_docs
     def encode(self, x, covariates=None):
         """Posterior ``q(z|x, c)`` of a batch.
 
         Parameters
         ----------
-        %(batch_input)s
+        x : torch.Tensor
+            Input batch.
         covariates : torch.Tensor, shape (batch_size, n_covariates), default=None
-            Its covariates; None inside a block that already gives them.
+            Its covariates (None only with ``n_covariates=0``).
 
         Returns
         -------
         q : torch.distributions.Normal, shape (batch_size, latent_dim)
         """
+        return self._encode(x, self._given(covariates, x))
+
+    def _given(self, covariates, x):
+        """Covariates passed to a batch method, checked against the batch ``x``."""
+        if not self.n_covariates:
+            return None
         if covariates is None:
-            return super().encode(x)
-        with self._given(torch.as_tensor(covariates)):
-            return super().encode(x)
+            raise ValueError(
+                "ConditionalVAE encodes and decodes given covariates; pass "
+                "them, e.g. encode(x, covariates) or sample(n, covariates)."
+            )
+        return self._checked_context(covariates, x)
 
     def forward(self, x, covariates=None):
         """Codes of a batch sampled from ``q(z|x, c)``, differentiably."""
@@ -378,15 +396,16 @@ class ConditionalVAE(VAE):
             Decoder means, on the model's device.
         """
         check_scalar(n_samples, "n_samples", numbers.Integral, min_val=1)
-        if covariates is None:
+        if covariates is None and self.n_covariates:
             raise ValueError(
                 "ConditionalVAE.sample needs the covariates to generate for; "
                 "pass sample(n_samples, covariates=...)."
             )
-        values = torch.as_tensor(np.asarray(covariates, dtype=np.float32), device=self.device)
-        values = torch.atleast_2d(values).expand(n_samples, -1)
-        with self._given(values):
-            return super().sample(n_samples)
+        context = None
+        if self.n_covariates:
+            values = torch.as_tensor(np.asarray(covariates, dtype=np.float32), device=self.device)
+            context = torch.atleast_2d(values).expand(n_samples, -1)
+        return self._sample(n_samples, context)
 
     def transform_with_targets(self, X, y=None):
         """Not available: a conditional VAE's batches carry covariates, not targets.

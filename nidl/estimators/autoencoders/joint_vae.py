@@ -13,9 +13,9 @@ from torch.distributions import Normal, OneHotCategorical, RelaxedOneHotCategori
 from ...losses import JointPosterior, JointVAELoss
 from ...losses._likelihood import kl_normal
 from ...losses.joint_vae import kl_categorical
-from .._docs import fill_method_docs
+from ..._docstrings import fill_doc
 from ..base import ClusterMixin
-from ._base import VAEBase, parent_arguments
+from ._base import VAEBase
 from ._docs import fill_shared_docs
 
 
@@ -130,7 +130,6 @@ class JointVAE(ClusterMixin, VAEBase):
     0.7071067811865476
     """
 
-    _layer_parameters = VAEBase._layer_parameters + ("categorical_dims",)
     _loss_parameters = (
         "continuous_gamma", "continuous_capacity_min", "continuous_capacity_max",
         "continuous_capacity_steps", "discrete_gamma", "discrete_capacity_min",
@@ -147,20 +146,26 @@ class JointVAE(ClusterMixin, VAEBase):
         observation_scale="fixed", lr=1e-4,
         weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
     ):
-        arguments = locals()
-        # Codes are continuous means and class probabilities: the transform
-        # of a Joint VAE draws nothing.
-        super().__init__(
-            **parent_arguments(VAEBase.__init__, arguments), stochastic_transform=False
-        )
         self.categorical_dims = categorical_dims
         self.temperature = temperature
         self.min_temperature = min_temperature
         self.temperature_steps = temperature_steps
-        # The eight capacity parameters are the loss's, stored as they are
-        # passed on to it (see _loss_arguments).
-        for name in self._loss_parameters:
-            setattr(self, name, arguments[name])
+        self.continuous_gamma = continuous_gamma
+        self.continuous_capacity_min = continuous_capacity_min
+        self.continuous_capacity_max = continuous_capacity_max
+        self.continuous_capacity_steps = continuous_capacity_steps
+        self.discrete_gamma = discrete_gamma
+        self.discrete_capacity_min = discrete_capacity_min
+        self.discrete_capacity_max = discrete_capacity_max
+        self.discrete_capacity_steps = discrete_capacity_steps
+        # Codes are continuous means and class probabilities: the transform
+        # of a Joint VAE draws nothing, and it takes no stochastic_transform.
+        super().__init__(
+            encoder, decoder, encoder_out_dim, latent_dim, default_dist=default_dist,
+            observation_scale=observation_scale, stochastic_transform=False, lr=lr,
+            weight_decay=weight_decay, random_state=random_state,
+            batch_size=batch_size, **kwargs,
+        )
 
     # ------------------------------------------------------------------
     # Hooks of the base class
@@ -193,19 +198,29 @@ class JointVAE(ClusterMixin, VAEBase):
             self.temperature_steps, "temperature_steps", numbers.Integral, min_val=0
         )
 
-    def _make_criterion(self):
+    def _make_criterion(self, facts):
         return JointVAELoss(**self._loss_arguments())
 
-    def _build_modules(self):
-        super()._build_modules()
+    def _build_modules(self, facts):
+        super()._build_modules(facts)
         self.fc_logits = nn.Linear(self.encoder_out_dim, sum(self.categorical_dims))
 
     def _non_deterministic(self):
         return False
 
-    @property
-    def _n_features_out(self):
-        return self.latent_dim + sum(self.categorical_dims)
+    def _n_outputs(self):
+        return self.fc_mu.out_features + self.fc_logits.out_features
+
+    def _step(self):
+        """The optimiser step the model is at: the Trainer's, or the last one.
+
+        Outside training (a fitted or unpickled model), the temperature is
+        the one training ended at.
+        """
+        trainer = self._attached_trainer()
+        if trainer is not None:
+            return trainer.global_step
+        return getattr(self, "n_steps_", 0)
 
     # ------------------------------------------------------------------
     # Model
@@ -240,16 +255,17 @@ class JointVAE(ClusterMixin, VAEBase):
             self.temperature * (self.min_temperature / self.temperature) ** fraction
         )
 
-    @fill_shared_docs
     def encode(self, x):
         """Posterior of a batch: continuous Normal and relaxed categoricals.
 
         The categoricals are relaxed at the temperature of the current
-        training step (see :meth:`temperature_at`).
+        training step, or of the last one once trained (see
+        :meth:`temperature_at`).
 
         Parameters
         ----------
-        %(batch_input)s
+        x : torch.Tensor
+            Input batch.
 
         Returns
         -------
@@ -258,11 +274,14 @@ class JointVAE(ClusterMixin, VAEBase):
             ``q.mean`` holds the continuous means followed by the class
             probabilities.
         """
+        return self._encode(x, None)
+
+    def _encode(self, x, context):
         features = self.encoder(x)
-        mu, logvar = self._heads(features)
+        mu, logvar = self._heads(features, context)
         continuous = Normal(mu, torch.exp(0.5 * logvar), validate_args=False)
         temperature = torch.tensor(
-            self.temperature_at(self.global_step), dtype=mu.dtype, device=mu.device
+            self.temperature_at(self._step()), dtype=mu.dtype, device=mu.device
         )
         logits = self.fc_logits(features).split(list(self.categorical_dims), dim=1)
         categoricals = [
@@ -271,11 +290,11 @@ class JointVAE(ClusterMixin, VAEBase):
         ]
         return JointPosterior(continuous, categoricals)
 
-    def _forward_for_loss(self, x, stage):
+    def _forward_for_loss(self, x, context, stage):
         # The relaxation of the categoricals depends on the step: the
-        # posterior comes from encode, not from the Gaussian heads alone.
-        q = self.encode(x)
-        return q, self._likelihood(self._decode(q.rsample()))
+        # posterior comes from _encode, not from the Gaussian heads alone.
+        q = self._encode(x, context)
+        return q, self._likelihood(self._decode(q.rsample(), context))
 
     def _values_in_force(self, values, step):
         in_force = super()._values_in_force(values, step)
@@ -319,7 +338,7 @@ class JointVAE(ClusterMixin, VAEBase):
             parts.append(draws)
         return torch.cat(parts, dim=-1), log_ratio
 
-    @fill_method_docs
+    @fill_doc
     def transform_step(self, batch, batch_idx, dataloader_idx=0):
         """Codes of one batch: continuous means, then class probabilities.
 
@@ -329,9 +348,9 @@ class JointVAE(ClusterMixin, VAEBase):
         -------
         codes : torch.Tensor, shape (batch_size, latent_dim + sum(categorical_dims))
         """
-        return self.encode(self._batch_input(batch)).mean
+        return self._encode(*self._split_batch(batch)).mean
 
-    @fill_method_docs
+    @fill_doc
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
         """Most likely category of each categorical latent for one batch.
 
@@ -343,7 +362,7 @@ class JointVAE(ClusterMixin, VAEBase):
             Shape (batch_size,) with one categorical latent,
             (batch_size, n_categoricals) with several.
         """
-        q = self.encode(self._batch_input(batch))
+        q = self._encode(*self._split_batch(batch))
         labels = torch.stack(
             [categorical.logits.argmax(dim=1) for categorical in q.categoricals], dim=1
         )

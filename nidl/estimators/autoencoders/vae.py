@@ -1,7 +1,7 @@
 """Variational autoencoder estimator."""
 
 from ...losses import BetaVAELoss
-from ._base import VAEBase, parent_arguments
+from ._base import VAEBase
 from ._docs import fill_shared_docs
 
 
@@ -74,8 +74,13 @@ class VAE(VAEBase):
         stochastic_transform=True, lr=1e-4, weight_decay=1e-2,
         random_state=None, batch_size=128, **kwargs,
     ):
-        super().__init__(**parent_arguments(VAEBase.__init__, locals()))
         self.beta = beta
+        super().__init__(
+            encoder, decoder, encoder_out_dim, latent_dim, default_dist=default_dist,
+            observation_scale=observation_scale,
+            stochastic_transform=stochastic_transform, lr=lr, weight_decay=weight_decay,
+            random_state=random_state, batch_size=batch_size, **kwargs,
+        )
 
-    def _make_criterion(self):
+    def _make_criterion(self, facts):
         return BetaVAELoss(**self._loss_arguments())
