@@ -38,7 +38,7 @@ class TransformerMixin(sklearn.base.TransformerMixin):
     ...         self.random_state, self.batch_size = random_state, batch_size
     ...     def _n_outputs(self):
     ...         return self.down.out_features
-    ...     def _build_modules(self):
+    ...     def _build_modules(self, facts):
     ...         self.down = nn.Linear(self.n_features_in_, self.n_components)
     ...         self.up = nn.Linear(self.n_components, self.n_features_in_)
     ...     def training_step(self, batch, batch_idx):
@@ -242,7 +242,7 @@ class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
     ...     def __init__(self, random_state=None, batch_size=16, **kwargs):
     ...         super().__init__(**kwargs)
     ...         self.random_state, self.batch_size = random_state, batch_size
-    ...     def _build_modules(self):
+    ...     def _build_modules(self, facts):
     ...         self.linear = nn.Linear(self.n_features_in_, 1)
     ...     def training_step(self, batch, batch_idx):
     ...         x, y = batch
@@ -277,7 +277,7 @@ class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
     ...         super().__init__(**kwargs)
     ...         self.n_classes = n_classes
     ...         self.random_state, self.batch_size = random_state, batch_size
-    ...     def _build_modules(self):
+    ...     def _build_modules(self, facts):
     ...         self.linear = nn.Linear(self.n_features_in_, self.n_classes)
     ...     def training_step(self, batch, batch_idx):
     ...         x, y = batch
