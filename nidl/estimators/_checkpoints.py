@@ -13,16 +13,22 @@ def _is_plain(value):
     return value is None or isinstance(value, (bool, numbers.Number, str))
 
 
+#: Fitted attributes that are objects of the calling process, not results
+#: to store with the weights: the callbacks a fit trained with.
+PROCESS_ATTRIBUTES = ("callbacks_",)
+
+
 def fitted_attributes(estimator):
     """The attributes ``fit`` learned (public names ending in ``_``), as plain values.
 
     Feature names become a list, which checkpoints store without pickling
-    NumPy objects.
+    NumPy objects. ``callbacks_`` is left out (see ``PROCESS_ATTRIBUTES``).
     """
     fitted = {
         name: value
         for name, value in vars(estimator).items()
         if name.endswith("_") and not name.startswith("_")
+        and name not in PROCESS_ATTRIBUTES
     }
     if "feature_names_in_" in fitted:
         fitted["feature_names_in_"] = list(fitted["feature_names_in_"])

@@ -10,9 +10,9 @@ import sklearn.base
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from .._docstrings import fill_doc
 from ..utils import check_input, returns_numpy
 from ..utils.validation import check_targets
-from .._docstrings import fill_doc
 
 
 class TransformerMixin(sklearn.base.TransformerMixin):

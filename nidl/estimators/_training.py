@@ -197,7 +197,11 @@ class TrainingMixin:
         return self._format_batch(batch, self._memory_format(self.device))
 
     def _make_trainer(self, monitor):
-        """The Trainer of a fit: the estimator's options and ``monitor``."""
+        """The Trainer of a fit, and the copies of the ``callbacks`` it trains with.
+
+        The Trainer has the estimator's options, and ``monitor`` among its
+        callbacks.
+        """
         kwargs = {
             name: value
             for name, value in self._trainer_kwargs.items()
@@ -208,7 +212,8 @@ class TrainingMixin:
             callbacks = [callbacks]
         # A fit must not change the callbacks given as parameters (early
         # stopping counters, best scores): each fit trains with fresh copies.
-        kwargs["callbacks"] = [*copy.deepcopy(list(callbacks)), monitor]
+        copies = copy.deepcopy(list(callbacks))
+        kwargs["callbacks"] = [*copies, monitor]
         kwargs.setdefault("logger", False)
         kwargs.setdefault("enable_model_summary", False)
         kwargs.setdefault(
@@ -216,7 +221,7 @@ class TrainingMixin:
             any(isinstance(callback, ModelCheckpoint) for callback in callbacks),
         )
         with quiet_lightning():
-            return pl.Trainer(**kwargs)
+            return pl.Trainer(**kwargs), copies
 
     def configure_callbacks(self):
         """A :class:`FitMonitor` for a Trainer of the user's; ``fit`` gives its own.

@@ -25,7 +25,6 @@ from ..utils._data import in_memory_loader, is_dataset, is_loader, n_samples
 from ..utils.validation import check_input_and_samples, check_targets
 from ._checkpoints import CheckpointMixin, fitted_attributes, set_fitted_attributes
 from ._inference import InferenceMixin
-from ._monitor import FitMonitor
 
 # The mixins are importable from here, as upstream code imports them.
 from ._mixins import (  # noqa: F401
@@ -34,6 +33,7 @@ from ._mixins import (  # noqa: F401
     RegressorMixin,
     TransformerMixin,
 )
+from ._monitor import FitMonitor
 from ._training import (
     ENGINE_OPTIONS,
     TRAINER_ARGUMENTS,
@@ -132,7 +132,9 @@ class BaseEstimator(
     a scikit-learn refit does), then trains with a Trainer. If anything
     fails, the estimator is left as it was before the call. A fitted
     estimator holds no Trainer and no data; ``history_`` holds the epoch
-    means of the logged losses.
+    means of the logged losses and ``callbacks_`` the copies of the
+    ``callbacks`` the fit trained with, as it left them (a checkpoint's
+    ``best_model_path``).
 
     A Trainer of the user's can train the estimator too: ``configure_model``
     builds the layers the parameters call for, and the first batch sets the
@@ -509,7 +511,7 @@ class BaseEstimator(
             },
             in_memory_loaders=in_memory,
         )
-        trainer = self._make_trainer(monitor)
+        trainer, callbacks = self._make_trainer(monitor)
         self._training_record = None
         try:
             with seeded(self.random_state), quiet_lightning(in_memory):
@@ -522,6 +524,9 @@ class BaseEstimator(
                 f"the Trainer stopped before the end of training; {type(self).__name__} "
                 "is left as it was before fit."
             )
+        # The callbacks as the fit left them (a checkpoint's best path, an
+        # early stop's epoch); the parameters keep their initial state.
+        self.callbacks_ = callbacks
         # Inference runs where training ran: the model moves there once.
         self.to(trainer.strategy.root_device)
         if self._engine_option("channels_last") is True and len(self.sample_shape_) == 4:
@@ -539,6 +544,7 @@ class BaseEstimator(
             "parameters": dict(self.named_parameters(recurse=False)),
             "user_modules": (user_modules, copy.deepcopy(user_modules)),
             "fitted": fitted_attributes(self),
+            "callbacks_": getattr(self, "callbacks_", None),
             "bookkeeping": {name: getattr(self, name) for name in _FIT_BOOKKEEPING},
         }
 
@@ -554,6 +560,11 @@ class BaseEstimator(
         for name in set(fitted_attributes(self)) - set(state["fitted"]):
             delattr(self, name)
         set_fitted_attributes(self, state["fitted"])
+        if state["callbacks_"] is None:
+            if hasattr(self, "callbacks_"):
+                del self.callbacks_
+        else:
+            self.callbacks_ = state["callbacks_"]
         for name, value in state["bookkeeping"].items():
             setattr(self, name, value)
 

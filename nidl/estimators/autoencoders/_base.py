@@ -11,9 +11,9 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 from torch.distributions import Laplace, Normal
 
+from ..._docstrings import fill_doc
 from ...losses._likelihood import check_distribution_name, kl_normal
 from ...utils import returns_numpy
-from ..._docstrings import fill_doc
 from ..base import BaseEstimator, TransformerMixin
 from ._vae_scoring import VAEScoringMixin
 from ._vae_training import VAETrainingMixin

@@ -3,10 +3,9 @@
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ..._docstrings import fill_doc
 from ...losses._likelihood import negative_log_likelihood
 from ...utils import check_input, returns_numpy
-from .._docs import fill_method_docs
-from ._docs import fill_shared_docs
 
 
 class VAEScoringMixin:
@@ -39,7 +38,7 @@ class VAEScoringMixin:
             use_scale=self.criterion.exact_likelihood,
         )
 
-    @fill_shared_docs
+    @fill_doc
     def score_samples(self, X, return_terms=False):
         """Evidence lower bound (ELBO) of each sample; higher is better.
 
@@ -62,7 +61,14 @@ class VAEScoringMixin:
         return_terms : bool, default=False
             Also return the two terms of each sample.
 
-        %(score_samples_returns)s
+        Returns
+        -------
+        elbo : numpy.ndarray or torch.Tensor, shape (n_samples,)
+            In nats; a NumPy array for array-like input, a CPU tensor otherwise.
+        terms : dict
+            Only with ``return_terms=True``: ``"rec_loss"``, the negative
+            log-likelihood of each sample, and ``"kl_loss"``, its KL divergence
+            (``elbo = -(rec_loss + kl_loss)``).
 
         Examples
         --------
@@ -97,7 +103,7 @@ class VAEScoringMixin:
             elbo, terms = elbo.numpy(), {name: v.numpy() for name, v in terms.items()}
         return (elbo, terms) if return_terms else elbo
 
-    @fill_method_docs
+    @fill_doc
     def score(self, X, y=None, sample_weight=None):
         """Mean evidence lower bound (ELBO) per sample; higher is better.
 
@@ -108,7 +114,8 @@ class VAEScoringMixin:
         %(X)s
         y : None
             Ignored.
-        %(sample_weight)s
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the samples in the mean.
 
         Returns
         -------

@@ -1,9 +1,9 @@
 """Beta-TCVAE: a VAE that penalises the total correlation of its code."""
 
 
+from ..._docstrings import fill_doc
 from ...losses import BetaTCVAELoss
 from ...utils._data import is_loader, n_samples
-from ._docs import fill_shared_docs
 from .vae import VAE
 
 
@@ -28,7 +28,7 @@ def _check_no_single_sample_batch(X, batch_size, what):
         )
 
 
-@fill_shared_docs
+@fill_doc
 class BetaTCVAE(VAE):
     r"""Beta-TCVAE: a VAE that penalises the total correlation of its code.
 
@@ -51,7 +51,16 @@ class BetaTCVAE(VAE):
 
     Parameters
     ----------
-    %(modules)s
+    encoder : torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
+    decoder : torch.nn.Module
+        Maps a batch of codes (``latent_dim`` values per sample, followed by
+        the categorical ones for a Joint VAE) to a tensor or a distribution
+        shaped like the input.
+    encoder_out_dim : int
+        Number of features the encoder returns per sample.
+    latent_dim : int
+        Number of (continuous) latent dimensions.
     alpha : float, default=1.0
         Weight of the index-code mutual information.
     beta : float or callable, default=6.0
@@ -63,9 +72,63 @@ class BetaTCVAE(VAE):
         Number of samples the aggregate posterior is estimated over. None
         takes the number of training samples; set it when the training data
         cannot tell its length (an iterable dataset).
-    %(shared_options)s
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor: squared error
+        for ``"normal"``, absolute error for ``"laplace"``, binary
+        cross-entropy for ``"bernoulli"`` (data in [0, 1]).
+    observation_scale : {"fixed", "shared", "feature"}, default="fixed"
+        Scale of a Normal or Laplace likelihood: ``"fixed"`` keeps the scale
+        ``default_dist`` implies (the squared or absolute error); ``"shared"``
+        learns one scale for all features and ``"feature"`` one per feature
+        (``observation_scale_``), both trained on the exact negative
+        log-likelihood. A learned scale lets the likelihood match the noise of
+        the data, so that the KL term does not dominate on data of small
+        variance, as intensities of brain images are.
+    stochastic_transform : bool, default=True
+        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+        posterior means.
+    lr : float, default=1e-4
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimiser, decoupled from the gradient: every
+        weight shrinks by ``lr * weight_decay`` at each step. Much larger
+        values can pay off on small cohorts of large images (the user guide on
+        brains compares them).
+    %(random_state)s
+    %(batch_size)s
+    %(trainer_kwargs)s
 
-    %(attributes)s
+    Attributes
+    ----------
+    encoder : torch.nn.Module
+        The encoder backbone.
+    decoder : torch.nn.Module
+        The decoder.
+    fc_mu : torch.nn.Linear
+        Head mapping encoder features to the posterior mean, built at
+        construction and again by every ``fit``.
+    fc_logvar : torch.nn.Linear
+        Head mapping encoder features to the posterior log-variance.
+    observation_scale_ : numpy.ndarray
+        The learned scale of the likelihood, of shape () or the samples'
+        shape; only with a learned ``observation_scale``.
+    n_features_in_ : int
+        Size of the second axis of the training data.
+    sample_shape_ : tuple of int
+        Shape of one training sample.
+    n_epochs_ : int
+        Number of epochs trained.
+    n_steps_ : int
+        Number of optimiser steps taken.
+    history_ : dict of str to list of float
+        Epoch means of the logged values: ``"train/loss"``,
+        ``"train/rec_loss"``, ... one value per epoch, and ``"val/..."`` per
+        epoch validated.
+    callbacks_ : list of pytorch_lightning.Callback
+        Copies of ``callbacks`` as the last fit left them.
+    criterion : object
+        The loss minimised (the one named under See Also), built from the
+        parameters at construction and again by every ``fit``.
     dataset_size_ : int
         Number of samples the loss assumed (``dataset_size`` or the number
         of training samples).

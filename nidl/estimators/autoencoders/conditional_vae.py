@@ -7,15 +7,14 @@ import torch
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
+from ..._docstrings import fill_doc
 from ...utils import check_input, returns_numpy
 from ...utils._data import is_dataset, is_loader
 from ._base import float32_matrix
-from ..._docstrings import fill_doc
-from ._docs import fill_shared_docs
 from .vae import VAE
 
 
-@fill_shared_docs
+@fill_doc
 class ConditionalVAE(VAE):
     r"""Conditional VAE: encoder and decoder see the covariates of each sample.
 
@@ -45,15 +44,78 @@ class ConditionalVAE(VAE):
 
     Parameters
     ----------
-    %(modules)s
+    encoder : torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, encoder_out_dim)``.
+    decoder : torch.nn.Module
+        Maps a batch of codes (``latent_dim`` values per sample, followed by
+        the categorical ones for a Joint VAE) to a tensor or a distribution
+        shaped like the input.
+    encoder_out_dim : int
+        Number of features the encoder returns per sample.
+    latent_dim : int
+        Number of (continuous) latent dimensions.
     n_covariates : int
         Number of covariate columns; 0 gives the unconditional model of
         :class:`VAE`, which takes no covariates.
     beta : float or callable, default=1.0
         Weight of the KL divergence, or a schedule ``step -> weight``.
-    %(shared_options)s
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor: squared error
+        for ``"normal"``, absolute error for ``"laplace"``, binary
+        cross-entropy for ``"bernoulli"`` (data in [0, 1]).
+    observation_scale : {"fixed", "shared", "feature"}, default="fixed"
+        Scale of a Normal or Laplace likelihood: ``"fixed"`` keeps the scale
+        ``default_dist`` implies (the squared or absolute error); ``"shared"``
+        learns one scale for all features and ``"feature"`` one per feature
+        (``observation_scale_``), both trained on the exact negative
+        log-likelihood. A learned scale lets the likelihood match the noise of
+        the data, so that the KL term does not dominate on data of small
+        variance, as intensities of brain images are.
+    stochastic_transform : bool, default=True
+        If True, ``transform`` returns samples of ``q(z|x)``; if False, the
+        posterior means.
+    lr : float, default=1e-4
+        Learning rate of the AdamW optimiser.
+    weight_decay : float, default=1e-2
+        Weight decay of the AdamW optimiser, decoupled from the gradient: every
+        weight shrinks by ``lr * weight_decay`` at each step. Much larger
+        values can pay off on small cohorts of large images (the user guide on
+        brains compares them).
+    %(random_state)s
+    %(batch_size)s
+    %(trainer_kwargs)s
 
-    %(attributes)s
+    Attributes
+    ----------
+    encoder : torch.nn.Module
+        The encoder backbone.
+    decoder : torch.nn.Module
+        The decoder.
+    fc_mu : torch.nn.Linear
+        Head mapping encoder features to the posterior mean, built at
+        construction and again by every ``fit``.
+    fc_logvar : torch.nn.Linear
+        Head mapping encoder features to the posterior log-variance.
+    observation_scale_ : numpy.ndarray
+        The learned scale of the likelihood, of shape () or the samples'
+        shape; only with a learned ``observation_scale``.
+    n_features_in_ : int
+        Size of the second axis of the training data.
+    sample_shape_ : tuple of int
+        Shape of one training sample.
+    n_epochs_ : int
+        Number of epochs trained.
+    n_steps_ : int
+        Number of optimiser steps taken.
+    history_ : dict of str to list of float
+        Epoch means of the logged values: ``"train/loss"``,
+        ``"train/rec_loss"``, ... one value per epoch, and ``"val/..."`` per
+        epoch validated.
+    callbacks_ : list of pytorch_lightning.Callback
+        Copies of ``callbacks`` as the last fit left them.
+    criterion : object
+        The loss minimised (the one named under See Also), built from the
+        parameters at construction and again by every ``fit``.
 
     See Also
     --------
