@@ -42,10 +42,10 @@ class InferenceMixin:
         """Apply ``step(batch, batch_idx)`` to every batch of checked data ``X``.
 
         Runs in evaluation mode under ``torch.inference_mode`` on the
-        model's device, seeded with ``random_state``, and returns the outputs concatenated on the CPU, one
-        row per sample, in the loader's order: a tensor, or a dictionary of
-        tensors when the step returns dictionaries. With ``y`` (targets of a
-        tensor ``X``), batches are ``(x, y)`` pairs.
+        model's device, seeded with ``random_state``, and returns the outputs
+        concatenated on the CPU, one row per sample, in the loader's order: a
+        tensor, or a dictionary of tensors when the step returns dictionaries.
+        With ``y`` (targets of a tensor ``X``), batches are ``(x, y)`` pairs.
 
         Under a distributed strategy (a process group of several processes,
         as after a fit with ``strategy="ddp"``), every process calls this:

@@ -32,7 +32,8 @@ class TransformerMixin(sklearn.base.TransformerMixin):
     >>> from torch import nn
     >>> from nidl.estimators import BaseEstimator, TransformerMixin
     >>> class LinearAutoencoder(TransformerMixin, BaseEstimator):
-    ...     def __init__(self, n_components=2, random_state=None, batch_size=32, **kwargs):
+    ...     def __init__(self, n_components=2, random_state=None, batch_size=32,
+    ...                  **kwargs):
     ...         super().__init__(**kwargs)
     ...         self.n_components = n_components
     ...         self.random_state, self.batch_size = random_state, batch_size
@@ -48,7 +49,8 @@ class TransformerMixin(sklearn.base.TransformerMixin):
     ...     def configure_optimizers(self):
     ...         return torch.optim.Adam(self.parameters(), lr=1e-2)
     >>> X = np.random.default_rng(0).normal(size=(64, 5)).astype(np.float32)
-    >>> model = LinearAutoencoder(random_state=0, max_epochs=2, enable_progress_bar=False)
+    >>> model = LinearAutoencoder(random_state=0, max_epochs=2,
+    ...                           enable_progress_bar=False)
     >>> model.fit(X).transform(X).shape
     (64, 2)
     >>> model.get_feature_names_out()
@@ -107,7 +109,8 @@ class TransformerMixin(sklearn.base.TransformerMixin):
                     "pass them as they were, or None."
                 )
         prefix = type(self).__name__.lower()
-        return np.asarray([f"{prefix}{i}" for i in range(self._n_outputs())], dtype=object)
+        names = [f"{prefix}{i}" for i in range(self._n_outputs())]
+        return np.asarray(names, dtype=object)
 
     @fill_doc
     def predict_step(self, batch, batch_idx, dataloader_idx=0):
@@ -254,7 +257,8 @@ class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(128, 3)).astype(np.float32)
     >>> y = X @ np.array([1.0, -2.0, 0.5]) + 0.5
-    >>> model = LinearRegressor(random_state=0, max_epochs=40, enable_progress_bar=False)
+    >>> model = LinearRegressor(random_state=0, max_epochs=40,
+    ...                         enable_progress_bar=False)
     >>> bool(model.fit(X, y).score(X, y) > 0.95)
     True
     """
@@ -289,7 +293,8 @@ class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
     >>> rng = np.random.default_rng(0)
     >>> X = rng.normal(size=(128, 2)).astype(np.float32)
     >>> y = (X[:, 0] > 0).astype(np.int64)
-    >>> model = LogisticClassifier(random_state=0, max_epochs=10, enable_progress_bar=False)
+    >>> model = LogisticClassifier(random_state=0, max_epochs=10,
+    ...                            enable_progress_bar=False)
     >>> bool(model.fit(X, y).score(X, y) > 0.9)
     True
     """

@@ -48,7 +48,9 @@ class FitMonitor(Callback):
         ``val/`` (one per epoch that ran validation).
     """
 
-    def __init__(self, stages_to_check=(), adopt_training_data=False, in_memory_loaders=()):
+    def __init__(
+        self, stages_to_check=(), adopt_training_data=False, in_memory_loaders=()
+    ):
         self.stages_to_check = set(stages_to_check)
         self.adopt_training_data = adopt_training_data
         self.in_memory_loaders = tuple(in_memory_loaders)
@@ -77,7 +79,9 @@ class FitMonitor(Callback):
             self.stages_to_check = {"train", "validation"}
         self._check_batch(trainer, pl_module, batch, batch_idx, "train")
 
-    def on_validation_batch_start(self, trainer, pl_module, batch, batch_idx, dataloader_idx=0):
+    def on_validation_batch_start(
+        self, trainer, pl_module, batch, batch_idx, dataloader_idx=0
+    ):
         self._check_batch(trainer, pl_module, batch, batch_idx, "validation")
 
     def _check_batch(self, trainer, pl_module, batch, batch_idx, stage):
@@ -108,8 +112,11 @@ class FitMonitor(Callback):
             if isinstance(value, torch.Tensor) and value.ndim == 0
         }
         if terms:
-            where = (list(terms), trainer.current_epoch, batch_idx, self._batch_start_step)
-            self._check_finite(list(terms.values()), partial(_raise_not_finite, *where))
+            where = (
+                list(terms), trainer.current_epoch, batch_idx, self._batch_start_step
+            )
+            report = partial(_raise_not_finite, *where)
+            self._check_finite(list(terms.values()), report)
 
     # ------------------------------------------------------------------
     # Epochs and the end of training
@@ -134,7 +141,9 @@ class FitMonitor(Callback):
         # before its record is made.
         self._read_kept_checks()
         pl_module._record_training(
-            n_epochs=trainer.current_epoch, n_steps=trainer.global_step, history=self.history
+            n_epochs=trainer.current_epoch,
+            n_steps=trainer.global_step,
+            history=self.history,
         )
 
     # ------------------------------------------------------------------

@@ -246,18 +246,23 @@ class BaseEstimator(
             For a name that is neither a parameter nor a Trainer option.
         """
         own = set(self.parameter_names())
-        options = {key: v for key, v in params.items() if key not in own and "__" not in key}
+        options = {
+            key: value
+            for key, value in params.items()
+            if key not in own and "__" not in key
+        }
         try:
             _check_option_names(self, options)
         except TypeError as error:
             raise ValueError(str(error)) from None
         self._trainer_kwargs.update(options)
-        for key, value in params.items():
+        for key in params:
             if key in own and isinstance(getattr(self, key, None), torch.nn.Module):
                 # A module attribute only takes modules; like the
                 # constructor, set_params stores any value.
                 delattr(self, key)
-        super().set_params(**{key: v for key, v in params.items() if key not in options})
+        own_params = {key: v for key, v in params.items() if key not in options}
+        super().set_params(**own_params)
         return self
 
     def __sklearn_is_fitted__(self):
@@ -290,10 +295,14 @@ class BaseEstimator(
         if not (
             input_key is None
             or isinstance(input_key, str)
-            or (isinstance(input_key, tuple) and all(isinstance(k, str) for k in input_key))
+            or (
+                isinstance(input_key, tuple)
+                and all(isinstance(k, str) for k in input_key)
+            )
         ):
             raise TypeError(
-                f"input_key must be a string, a tuple of strings or None, got {input_key!r}."
+                "input_key must be a string, a tuple of strings or None, got "
+                f"{input_key!r}."
             )
         if self._engine_option("channels_last") not in ("auto", True, False):
             raise ValueError(
@@ -498,10 +507,9 @@ class BaseEstimator(
         # Dataset or DataLoader are checked as training reads them.
         # Lightning's advice on loader workers is noise for the loaders nidl
         # slices from memory, and kept for any other.
+        loaders = {"train_dataloader": train_loader, "val_dataloader": val_loader}
         in_memory = tuple(
-            name
-            for name, loader in (("train_dataloader", train_loader), ("val_dataloader", val_loader))
-            if in_memory_loader(loader)
+            name for name, loader in loaders.items() if in_memory_loader(loader)
         )
         monitor = FitMonitor(
             stages_to_check={
@@ -521,15 +529,16 @@ class BaseEstimator(
             self.trainer = None
         if self._training_record is None:
             raise RuntimeError(
-                f"the Trainer stopped before the end of training; {type(self).__name__} "
-                "is left as it was before fit."
+                "the Trainer stopped before the end of training; "
+                f"{type(self).__name__} is left as it was before fit."
             )
         # The callbacks as the fit left them (a checkpoint's best path, an
         # early stop's epoch); the parameters keep their initial state.
         self.callbacks_ = callbacks
         # Inference runs where training ran: the model moves there once.
         self.to(trainer.strategy.root_device)
-        if self._engine_option("channels_last") is True and len(self.sample_shape_) == 4:
+        volumes = len(self.sample_shape_) == 4
+        if self._engine_option("channels_last") is True and volumes:
             self.to(memory_format=torch.channels_last_3d)
 
     def _fit_state(self):
@@ -621,7 +630,9 @@ class BaseEstimator(
 def _scale(X, samples):
     """Standard deviation of the training data (of its first batch for loaders)."""
     data = X if isinstance(X, torch.Tensor) else samples
-    scale = float(torch.as_tensor(data, dtype=torch.float64).std()) if data.numel() > 1 else 0.0
+    if data.numel() < 2:
+        return None
+    scale = float(torch.as_tensor(data, dtype=torch.float64).std())
     return scale if math.isfinite(scale) and scale > 0 else None
 
 

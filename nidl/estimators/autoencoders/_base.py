@@ -114,7 +114,9 @@ def float32_matrix(values, input_name, n_columns, expectation):
         values = values.detach().cpu().numpy()
     array = check_array(values, dtype="float32", input_name=input_name)
     if array.shape[1] != n_columns:
-        raise ValueError(f"{input_name} has {array.shape[1]} columns, but {expectation}.")
+        raise ValueError(
+            f"{input_name} has {array.shape[1]} columns, but {expectation}."
+        )
     return array
 
 
@@ -185,7 +187,9 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
     # ------------------------------------------------------------------
     def _check_params(self):
         super()._check_params()
-        check_scalar(self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1)
+        check_scalar(
+            self.encoder_out_dim, "encoder_out_dim", numbers.Integral, min_val=1
+        )
         check_scalar(self.latent_dim, "latent_dim", numbers.Integral, min_val=1)
         check_distribution_name(self.default_dist)
         if self.observation_scale not in OBSERVATION_SCALES:
@@ -200,7 +204,9 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
                 "Normal or Laplace likelihood, but a Bernoulli has none; use "
                 "default_dist='normal' or 'laplace', or observation_scale='fixed'."
             )
-        check_scalar(self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither")
+        check_scalar(
+            self.lr, "lr", numbers.Real, min_val=0, include_boundaries="neither"
+        )
         check_scalar(self.weight_decay, "weight_decay", numbers.Real, min_val=0)
         # The loss checks its own parameters (beta: a number >= 0 or a
         # schedule); building it here raises before any data is touched.
@@ -297,7 +303,8 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         if self.observation_log_scale is None or not isinstance(output, torch.Tensor):
             return output
         distribution = Normal if self.default_dist == "normal" else Laplace
-        return distribution(output, self._learned_scale().to(output.dtype), validate_args=False)
+        scale = self._learned_scale().to(output.dtype)
+        return distribution(output, scale, validate_args=False)
 
     def _learned_scale(self):
         """The learned observation scale, its log-variance bounded."""
@@ -421,7 +428,6 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
 
     def _placeholder_context(self, n_rows):
         """A context for ``n_rows`` samples whose values do not matter (checks)."""
-        return None
 
     def _posterior_parameters(self, x, context):
         """Mean and log-variance of ``q(z|x)``, the latter bounded.

@@ -83,7 +83,8 @@ class VAEScoringMixin:
         ...           enable_progress_bar=False).fit(X)
         >>> X_new = torch.cat([X[:4], 10 * X[:1]])  # the last sample is an outlier
         >>> elbo, terms = vae.score_samples(X_new, return_terms=True)
-        >>> int(elbo.argmin()), torch.allclose(elbo, -(terms["rec_loss"] + terms["kl_loss"]))
+        >>> total = -(terms["rec_loss"] + terms["kl_loss"])
+        >>> int(elbo.argmin()), torch.allclose(elbo, total)
         (4, True)
         """
         return self._score_samples(X, return_terms, None)
@@ -127,4 +128,5 @@ class VAEScoringMixin:
     @staticmethod
     def _mean_score(elbo, sample_weight):
         """The (weighted) mean of per-sample ELBOs, as a float."""
-        return float(np.average(np.asarray(elbo, dtype=np.float64), weights=sample_weight))
+        values = np.asarray(elbo, dtype=np.float64)
+        return float(np.average(values, weights=sample_weight))

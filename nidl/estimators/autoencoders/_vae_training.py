@@ -20,7 +20,7 @@ class VAETrainingMixin:
     """
 
     def _forward_for_loss(self, x, context, stage):
-        """Posterior ``q(z|x)`` and decoder output for a training or validation batch."""
+        """Posterior ``q(z|x)`` and decoder output of a batch."""
         mu, logvar = self._posterior_parameters(x, context)
         std = torch.exp(0.5 * logvar)
         p = self._likelihood(self._decode(mu + std * torch.randn_like(mu), context))
@@ -74,7 +74,10 @@ class VAETrainingMixin:
         # The optimiser-step counter: it advances with training steps only, so
         # validation sees the step of the last update and changes nothing.
         step = self.global_step
-        loss_values = self._training_loss_values() if stage == "train" else self._loss_values
+        if stage == "train":
+            loss_values = self._training_loss_values()
+        else:
+            loss_values = self._loss_values
         values = loss_values(x, context, stage, step)
         # Entries named "loss" or "*_loss" are loss terms; the others are the
         # weights and targets in force (beta, capacities).
@@ -98,7 +101,8 @@ class VAETrainingMixin:
             # change; the value at the last step of an epoch stays in the
             # metrics. A constant one is logged as its epoch mean.
             in_force = self._values_in_force(values, step)
-            changing = callable(getattr(self.criterion, "beta", None)) or set(in_force) - {"beta"}
+            scheduled = callable(getattr(self.criterion, "beta", None))
+            changing = scheduled or bool(set(in_force) - {"beta"})
             self.log_dict(
                 {f"train/{name}": value for name, value in in_force.items()},
                 on_step=bool(changing),
@@ -157,7 +161,8 @@ class VAETrainingMixin:
             # the noise of the data.
             groups.append({"params": [scale], "weight_decay": 0.0})
         fused = bool(parameters) and all(
-            p.is_floating_point() and p.device.type in _FUSED_DEVICES for p in parameters
+            p.is_floating_point() and p.device.type in _FUSED_DEVICES
+            for p in parameters
         )
         return torch.optim.AdamW(
             groups, lr=self.lr, weight_decay=self.weight_decay, fused=fused

@@ -201,4 +201,6 @@ class BetaTCVAE(VAE):
         return None if facts is None else facts["n_samples"]
 
     def _make_criterion(self, facts):
-        return BetaTCVAELoss(dataset_size=self._dataset_size(facts), **self._loss_arguments())
+        return BetaTCVAELoss(
+            dataset_size=self._dataset_size(facts), **self._loss_arguments()
+        )

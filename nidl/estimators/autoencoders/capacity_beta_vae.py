@@ -103,7 +103,8 @@ class CapacityBetaVAE(VAEBase):
 
     See Also
     --------
-    nidl.estimators.autoencoders.VAE : The same model with a fixed or scheduled KL weight.
+    nidl.estimators.autoencoders.VAE : The same model, with a fixed or scheduled
+        KL weight.
     nidl.losses.CapacityBetaVAELoss : The loss this estimator minimises.
 
     References
@@ -124,7 +125,8 @@ class CapacityBetaVAE(VAEBase):
     >>> X = images.astype("float32")  # (64, 64, 64): 64 images of 64 x 64 pixels
     >>> vae = CapacityBetaVAE(
     ...     nn.Sequential(nn.Flatten(), nn.Linear(64 * 64, 32), nn.ReLU()),
-    ...     nn.Sequential(nn.Linear(4, 64 * 64), nn.Sigmoid(), nn.Unflatten(1, (64, 64))),
+    ...     nn.Sequential(nn.Linear(4, 64 * 64), nn.Sigmoid(),
+    ...                   nn.Unflatten(1, (64, 64))),
     ...     encoder_out_dim=32, latent_dim=4, default_dist="bernoulli",
     ...     gamma=10.0, capacity_max=5.0, capacity_steps=100, lr=1e-3,
     ...     batch_size=32, random_state=0, max_epochs=2, enable_progress_bar=False)

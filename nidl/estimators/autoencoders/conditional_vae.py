@@ -465,7 +465,8 @@ class ConditionalVAE(VAE):
             )
         context = None
         if self.n_covariates:
-            values = torch.as_tensor(np.asarray(covariates, dtype=np.float32), device=self.device)
+            values = np.asarray(covariates, dtype=np.float32)
+            values = torch.as_tensor(values, device=self.device)
             context = torch.atleast_2d(values).expand(n_samples, -1)
         return self._sample(n_samples, context)
 

@@ -395,7 +395,9 @@ class JointVAE(ClusterMixin, VAEBase):
         log_ratio = prior.log_prob(z).sum(-1) - q.continuous.log_prob(z).sum(-1)
         parts = [z]
         for categorical in q.categoricals:
-            posterior = OneHotCategorical(logits=categorical.logits, validate_args=False)
+            posterior = OneHotCategorical(
+                logits=categorical.logits, validate_args=False
+            )
             draws = posterior.sample((n_draws,))
             n_categories = draws.shape[-1]
             log_ratio = log_ratio - math.log(n_categories) - posterior.log_prob(draws)
