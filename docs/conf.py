@@ -21,7 +21,7 @@ ROOT = DOCS.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(DOCS / "_ext"))
 
-import nidl  # noqa: E402
+import nidl
 
 # -- Project ---------------------------------------------------------------
 project = "nidl"
@@ -123,7 +123,9 @@ def api_entries():
     """
     seen = {}
     entries = {}
-    by_depth = sorted(public_modules(), key=lambda m: (m.__name__.count("."), m.__name__))
+    by_depth = sorted(
+        public_modules(), key=lambda m: (m.__name__.count("."), m.__name__)
+    )
     for module in by_depth:
         names = []
         for name in module.__all__:
@@ -173,9 +175,11 @@ def escape_stars_in_types(app, what, name, obj, options, lines):
 
 def drop_type_docstrings(app, what, name, obj, options, lines):
     """Leave out the docstring of a constant's type (``tuple``, ``dict``...)."""
-    if what == "data" and lines and inspect.getdoc(type(obj)):
-        if "\n".join(lines).strip() == inspect.getdoc(type(obj)).strip():
-            lines.clear()
+    if what != "data" or not lines:
+        return
+    type_doc = inspect.getdoc(type(obj))
+    if type_doc and "\n".join(lines).strip() == type_doc.strip():
+        lines.clear()
 
 
 def write_api_pages():
@@ -199,7 +203,9 @@ def write_api_pages():
             "",
         ]
         classes = [n for n in names if inspect.isclass(getattr(module, n))]
-        functions = [n for n in names if callable(getattr(module, n)) and n not in classes]
+        functions = [
+            n for n in names if callable(getattr(module, n)) and n not in classes
+        ]
         others = [n for n in names if n not in classes and n not in functions]
         for heading, group in (("Classes", classes), ("Functions", functions)):
             if not group:
@@ -261,7 +267,8 @@ def check_every_example_has_a_figure(app, exception):
         relative = example.relative_to(ROOT / "examples").parent
         if not (images / relative / f"{example.stem}.rst").exists():
             continue  # added while this build ran: not executed by it
-        figures = list((images / relative / "images").glob(f"sphx_glr_{example.stem}_*.png"))
+        pattern = f"sphx_glr_{example.stem}_*.png"
+        figures = list((images / relative / "images").glob(pattern))
         if not figures:
             missing.append(str(example.relative_to(ROOT)))
     if missing:

@@ -131,10 +131,14 @@ correlations = [np.corrcoef(vae_latents[:, j], age)[0, 1] for j in range(latent_
 dim = int(np.abs(correlations).argmax())
 print(f"latent dimension most correlated with age: z{dim} (r={correlations[dim]:.2f})")
 ends = latent_traversals(vae, dims=[dim], n_steps=2, limit=2.0)[0]
-to_image = [vae_pipeline[0].inverse_transform(vae_pipeline[1].inverse_transform(x[None]))
-            for x in ends]
+to_image = [
+    vae_pipeline[0].inverse_transform(vae_pipeline[1].inverse_transform(x[None]))
+    for x in ends
+]
 difference = vae_pipeline[0].inverse_transform(
-    vae_pipeline[1].inverse_transform(ends[1][None]) - vae_pipeline[1].inverse_transform(ends[0][None]))
+    vae_pipeline[1].inverse_transform(ends[1][None])
+    - vae_pipeline[1].inverse_transform(ends[0][None])
+)
 plotting.plot_stat_map(difference, bg_img=to_image[0], cut_coords=cuts,
                        title=f"decoded change along z{dim} (-2 to +2)")
 

@@ -37,7 +37,8 @@ def draw(factors):
 
 
 images, factors = make_dsprites(n_samples=5000, random_state=0)
-X_train, X_test, factors_test = halve(images[:4000]), halve(images[4000:]), factors[4000:]
+X_train, X_test = halve(images[:4000]), halve(images[4000:])
+factors_test = factors[4000:]
 print(f"{len(X_train)} training images of {X_train.shape[1:]} pixels")
 
 # %%

@@ -71,13 +71,16 @@ vae = JointVAE(
     enable_progress_bar=False,
 )
 vae.fit(X)
-metrics = vae.trainer.callback_metrics
+# ``history_`` holds each epoch's mean of the loss terms and the value of the
+# temperature and capacities at its last step.
+last = {name: values[-1] for name, values in vae.history_.items()}
 print(
-    f"after {vae.n_steps_} steps: temperature {float(metrics['train/temperature']):.2f}, "
-    f"continuous KL {float(metrics['train/continuous_kl_loss']):.2f} nats "
-    f"(capacity {float(metrics['train/continuous_capacity']):.2f}), "
-    f"discrete KL {float(metrics['train/discrete_kl_loss']):.2f} nats "
-    f"(capacity {float(metrics['train/discrete_capacity']):.2f})"
+    f"after {vae.n_steps_} steps: "
+    f"temperature {last['train/temperature']:.2f}, "
+    f"continuous KL {last['train/continuous_kl_loss']:.2f} nats "
+    f"(capacity {last['train/continuous_capacity']:.2f}), "
+    f"discrete KL {last['train/discrete_kl_loss']:.2f} nats "
+    f"(capacity {last['train/discrete_capacity']:.2f})"
 )
 
 # %%

@@ -35,7 +35,9 @@ print(f"{len(X)} images, {n_steps} optimiser steps per fit")
 schedules = {
     "constant": 1.0,
     "linear warm-up": LinearWarmup(max_value=1.0, warmup_steps=n_steps // 3),
-    "cyclical": CyclicalSchedule(max_value=1.0, total_steps=n_steps, n_cycles=4, ratio=0.5),
+    "cyclical": CyclicalSchedule(
+        max_value=1.0, total_steps=n_steps, n_cycles=4, ratio=0.5
+    ),
 }
 steps = np.arange(n_steps)
 fig, ax = plt.subplots(figsize=(6, 2.5))
@@ -84,10 +86,14 @@ def make_vae(beta):
 records = {}
 for name, beta in schedules.items():
     vae = make_vae(beta).fit(X)
-    recorder = next(c for c in vae.trainer.callbacks if isinstance(c, StepRecorder))
-    records[name] = {key: np.array([row[key] for row in recorder.rows]) for key in recorder.rows[0]}
+    # The fit trained with a copy of the recorder: callbacks_ holds it.
+    (recorder,) = vae.callbacks_
+    records[name] = {
+        key: np.array([row[key] for row in recorder.rows]) for key in recorder.rows[0]
+    }
     print(
-        f"{name:>15}: final reconstruction {records[name]['rec_loss'][-30:].mean():.2f}, "
+        f"{name:>15}: "
+        f"final reconstruction {records[name]['rec_loss'][-30:].mean():.2f}, "
         f"KL {records[name]['kl_loss'][-30:].mean():.2f} nats"
     )
 

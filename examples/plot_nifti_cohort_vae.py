@@ -65,7 +65,8 @@ print(f"grid {masker.grid_shape_}, brain box {masker.box_shape_}")
 # (a small transform of our own), then standardise the intensities, which
 # removes the scanners' gain and offset. Both are deterministic
 # (``is_random`` is False) and their ``repr`` lists their parameters, so the
-# dataset's cache can hold their output, keyed by that ``repr``.
+# dataset's cache can hold their output, keyed by that ``repr`` (printed here
+# with the temporary folder shown as ``<root>``).
 class BrainBox(VolumeTransform):
     """Crop to the bounding box of a mask file, zero outside the mask."""
 
@@ -83,7 +84,10 @@ class BrainBox(VolumeTransform):
 
 
 preprocessing = Compose([BrainBox(mask_path), ZNormalization()])
-print(preprocessing, "is_random:", preprocessing.is_random)
+# ``repr(root)[1:-1]`` is the folder as a repr writes it (backslashes doubled
+# on Windows).
+shown = repr(preprocessing).replace(repr(root)[1:-1], "<root>")
+print(shown, "is_random:", preprocessing.is_random)
 
 # %%
 # The dataset reads the table and the files; the loader counts the NIfTI

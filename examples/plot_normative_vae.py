@@ -90,7 +90,8 @@ pca = PCA(latent_dim, random_state=0).fit(X[train])
 baseline = NormativeModel(pca, masker=masker, regions=regions, summary="max_abs",
                           random_state=0)
 baseline_scores = baseline.fit(X[calibration]).deviation_scores(X[test])
-print(f"subject AUC, region scores:   VAE {roc_auc_score(is_patient, deviations.score):.2f}"
+print(f"subject AUC, region scores:   "
+      f"VAE {roc_auc_score(is_patient, deviations.score):.2f}"
       f"  (PCA {roc_auc_score(is_patient, baseline_scores):.2f})")
 print(f"subject AUC, latent distance: "
       f"{roc_auc_score(is_patient, deviations.latent_distance):.2f}")

@@ -56,7 +56,10 @@ grid = {"vae__beta": [0.25, 1.0, 4.0], "vae__latent_dim": [2, 8]}
 search = GridSearchCV(pipeline, grid, cv=2).fit(X_train, y_train)
 print("best parameters:", search.best_params_)
 print(f"cross-validated accuracy: {search.best_score_:.3f}")
-print(f"held-out accuracy of the refitted best pipeline: {search.score(X_test, y_test):.3f}")
+print(
+    "held-out accuracy of the refitted best pipeline: "
+    f"{search.score(X_test, y_test):.3f}"
+)
 
 # %%
 # Results: accuracy against beta for each latent size. Small latent spaces

@@ -112,18 +112,3 @@ def fill_doc(obj):
         obj.__doc__ = _PLACEHOLDER.sub(substitute, obj.__doc__)
     return obj
 
-
-def docstring_filler(snippets):
-    """Transitional: the per-package registries, removed once all use docdict."""
-    snippets = {name: textwrap.dedent(text).strip("\n") for name, text in snippets.items()}
-
-    def fill(obj):
-        def substitute(match):
-            indent, name = match.groups()
-            return textwrap.indent(snippets[name], indent)
-
-        if obj.__doc__:
-            obj.__doc__ = _PLACEHOLDER.sub(substitute, obj.__doc__)
-        return obj
-
-    return fill

@@ -38,7 +38,8 @@ def import_optional(module, needed_by, extra):
     >>> import_optional("not_a_module", "this example", "plotting")
     Traceback (most recent call last):
     ...
-    ImportError: this example needs not_a_module, which is not installed; install it with pip install "nidl[plotting]".
+    ImportError: this example needs not_a_module, which is not installed;
+    install it with pip install "nidl[plotting]".
     """
     package = module.split(".")[0]
     try:

@@ -11,39 +11,12 @@ import numbers
 import numpy as np
 from sklearn.utils import check_array, check_scalar
 
-from ._docstrings import docstring_filler
-
 __all__ = [
     "latent_traversals",
     "plot_latent_scatter",
     "plot_latent_traversals",
     "plot_reconstructions",
 ]
-
-#: What a traversal is, described once for the function that computes it
-#: and the one that plots it; how the figures of images are drawn.
-_fill_doc = docstring_filler(
-    {
-        "traversal": """
-            X : array-like, default=None
-                Data whose first sample gives the starting code (the posterior
-                mean with ``stochastic_transform=False``). None starts from the
-                mean of the prior: 0, and uniform class probabilities.
-            dims : sequence of int, default=None
-                Latent dimensions to traverse; None traverses all.
-            n_steps : int, default=7
-                Values per dimension.
-            limit : float, default=2.5
-                The values span ``[-limit, limit]``, in prior standard deviations.
-            """,
-        "image_display": """
-            image_shape : tuple of int, default=None
-                Shape ``(height, width)`` of an image when the samples are flat.
-            cmap : str, default="gray"
-                Colour map of the images.
-            """
-    }
-)
 
 
 def _pyplot():
@@ -87,7 +60,6 @@ def _codes(estimator, X):
     return check_array(codes, dtype=np.float32, input_name="codes")
 
 
-@_fill_doc
 def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     """Decode codes in which one latent dimension at a time takes a range of values.
 
@@ -102,7 +74,16 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     estimator : estimator of the VAE family
         A fitted ``VAE``, ``CapacityBetaVAE``, ``BetaTCVAE`` or ``JointVAE``
         (whose categorical codes stay those of the starting code).
-    %(traversal)s
+    X : array-like, default=None
+        Data whose first sample gives the starting code (the posterior
+        mean with ``stochastic_transform=False``). None starts from the
+        mean of the prior: 0, and uniform class probabilities.
+    dims : sequence of int, default=None
+        Latent dimensions to traverse; None traverses all.
+    n_steps : int, default=7
+        Values per dimension.
+    limit : float, default=2.5
+        The values span ``[-limit, limit]``, in prior standard deviations.
 
     Returns
     -------
@@ -147,7 +128,6 @@ def latent_traversals(estimator, X=None, dims=None, n_steps=7, limit=2.5):
     return decoded.reshape(len(dims), n_steps, *decoded.shape[1:])
 
 
-@_fill_doc
 def plot_latent_traversals(
     estimator, X=None, dims=None, n_steps=7, limit=2.5, image_shape=None, cmap="gray"
 ):
@@ -157,8 +137,20 @@ def plot_latent_traversals(
     ----------
     estimator : nidl.estimators.autoencoders.VAE
         A fitted VAE on images.
-    %(traversal)s
-    %(image_display)s
+    X : array-like, default=None
+        Data whose first sample gives the starting code (the posterior
+        mean with ``stochastic_transform=False``). None starts from the
+        mean of the prior: 0, and uniform class probabilities.
+    dims : sequence of int, default=None
+        Latent dimensions to traverse; None traverses all.
+    n_steps : int, default=7
+        Values per dimension.
+    limit : float, default=2.5
+        The values span ``[-limit, limit]``, in prior standard deviations.
+    image_shape : tuple of int, default=None
+        Shape ``(height, width)`` of an image when the samples are flat.
+    cmap : str, default="gray"
+        Colour map of the images.
 
     Returns
     -------
@@ -188,7 +180,9 @@ def plot_latent_traversals(
     plt = _pyplot()
     decoded = latent_traversals(estimator, X, dims=dims, n_steps=n_steps, limit=limit)
     n_rows = decoded.shape[0]
-    images = _as_images(decoded.reshape(n_rows * n_steps, *decoded.shape[2:]), image_shape)
+    images = _as_images(
+        decoded.reshape(n_rows * n_steps, *decoded.shape[2:]), image_shape
+    )
     dims = list(range(estimator.latent_dim)) if dims is None else list(dims)
     fig, axes = plt.subplots(
         n_rows, n_steps, figsize=(n_steps * 1.1, n_rows * 1.1), squeeze=False
@@ -203,7 +197,6 @@ def plot_latent_traversals(
     return fig
 
 
-@_fill_doc
 def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"):
     """Show images (top row) next to their reconstructions (bottom row).
 
@@ -218,7 +211,10 @@ def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"
         Images; the first ``n_images`` are shown.
     n_images : int, default=8
         Number of images shown.
-    %(image_display)s
+    image_shape : tuple of int, default=None
+        Shape ``(height, width)`` of an image when the samples are flat.
+    cmap : str, default="gray"
+        Colour map of the images.
 
     Returns
     -------
@@ -231,7 +227,8 @@ def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"
     >>> from nidl.estimators.autoencoders import VAE
     >>> from nidl.plotting import plot_reconstructions
     >>> X = np.random.default_rng(0).random((32, 4, 4)).astype("float32")
-    >>> vae = VAE(nn.Flatten(), nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (4, 4))),
+    >>> decoder = nn.Sequential(nn.Linear(2, 16), nn.Unflatten(1, (4, 4)))
+    >>> vae = VAE(nn.Flatten(), decoder,
     ...           encoder_out_dim=16, latent_dim=2, random_state=0, max_epochs=1,
     ...           enable_progress_bar=False).fit(X)
     >>> fig = plot_reconstructions(vae, X, n_images=3)
@@ -254,7 +251,9 @@ def plot_reconstructions(estimator, X, n_images=8, image_shape=None, cmap="gray"
     return fig
 
 
-def plot_latent_scatter(codes, factor, dims=(0, 1), factor_name=None, ax=None, cmap="viridis"):
+def plot_latent_scatter(
+    codes, factor, dims=(0, 1), factor_name=None, ax=None, cmap="viridis"
+):
     """Scatter two latent dimensions, each sample coloured by a factor.
 
     Parameters

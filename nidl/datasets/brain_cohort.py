@@ -114,7 +114,9 @@ def _draw_subjects(template, n_subjects, rng, atrophy=None, strength=0.0):
         # Sample the subject's brain at the template coordinates scaled by
         # the head size and displaced by a smooth random field.
         coefficients = rng.normal(
-            0.0, 3.0 / t.resolution / t.n_basis, size=(3, t.n_basis, t.n_basis, t.n_basis)
+            0.0,
+            3.0 / t.resolution / t.n_basis,
+            size=(3, t.n_basis, t.n_basis, t.n_basis),
         ).astype(np.float32)
         displacement = np.einsum(
             "ia,jb,kc,dabc->dijk", *t.bases, coefficients, optimize=True

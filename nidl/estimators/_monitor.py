@@ -59,9 +59,20 @@ class FitMonitor(Callback):
         self._batch_start_step = 0
         self._validated = False
 
-    def setup(self, trainer, pl_module, stage):
-        # Processes started by a spawning strategy do not run inside fit's
-        # quiet block: silence Lightning's banners there too.
+    def state_dict(self):
+        # A checkpoint carries the history of the epochs before it, so that
+        # a resumed fit's history_ holds every epoch.
+        return {"history": self.history}
+
+    def load_state_dict(self, state_dict):
+        history = state_dict["history"]
+        self.history = {name: list(values) for name, values in history.items()}
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        # Processes started by a spawning strategy unpickle the Trainer and
+        # its callbacks before Lightning sets up; they do not run inside
+        # fit's quiet block: silence Lightning's banners there too.
         if torch.multiprocessing.current_process().name != "MainProcess":
             from ._training import silence_lightning
 

@@ -256,13 +256,22 @@ class BaseEstimator(
         except TypeError as error:
             raise ValueError(str(error)) from None
         self._trainer_kwargs.update(options)
-        for key in params:
-            if key in own and isinstance(getattr(self, key, None), torch.nn.Module):
-                # A module attribute only takes modules; like the
-                # constructor, set_params stores any value.
-                delattr(self, key)
-        own_params = {key: v for key, v in params.items() if key not in options}
-        super().set_params(**own_params)
+        # A module attribute only takes modules; like the constructor,
+        # set_params stores any value there.
+        replaced_modules = {
+            key: value
+            for key, value in params.items()
+            if isinstance(getattr(self, key, None), torch.nn.Module)
+            and not isinstance(value, torch.nn.Module)
+        }
+        for key, value in replaced_modules.items():
+            delattr(self, key)
+            setattr(self, key, value)
+        super().set_params(**{
+            key: value
+            for key, value in params.items()
+            if key not in options and key not in replaced_modules
+        })
         return self
 
     def __sklearn_is_fitted__(self):
@@ -366,7 +375,8 @@ class BaseEstimator(
         # the parameters call for, if they changed since the layers were
         # built; fit has built them already. Other stages (predict, test)
         # use the fitted model as it is.
-        fitting = self.trainer.state.fn == TrainerFn.FITTING
+        trainer = self._attached_trainer()
+        fitting = trainer is not None and trainer.state.fn == TrainerFn.FITTING
         if self._built_with is None or (
             fitting and not _same_values(self._built_with, self._parameter_values())
         ):

@@ -45,7 +45,8 @@ def check_distribution_name(default_dist):
     >>> check_distribution_name("gauss")
     Traceback (most recent call last):
     ...
-    ValueError: default_dist='gauss' is not supported; use one of 'normal', 'laplace', 'bernoulli'.
+    ValueError: default_dist='gauss' is not supported; use one of 'normal',
+    'laplace', 'bernoulli'.
     """
     if default_dist not in DISTRIBUTIONS:
         accepted = ", ".join(repr(name) for name in DISTRIBUTIONS)
@@ -192,7 +193,9 @@ def negative_log_likelihood(p, data, default_dist, use_scale=True):
     >>> import math, torch
     >>> from torch.distributions import Normal
     >>> from nidl.losses._likelihood import negative_log_likelihood
-    >>> nll = negative_log_likelihood(Normal(torch.zeros(1, 1), 1.0), torch.zeros(1, 1), "normal")
+    >>> nll = negative_log_likelihood(
+    ...     Normal(torch.zeros(1, 1), 1.0), torch.zeros(1, 1), "normal"
+    ... )
     >>> round(float(nll[0]), 4) == round(0.5 * math.log(2 * math.pi), 4)
     True
     """
@@ -200,7 +203,8 @@ def negative_log_likelihood(p, data, default_dist, use_scale=True):
         check_same_shape(p.loc, data)
         return -_per_sample(p.log_prob(data))
     name = likelihood_name(p, default_dist)
-    return reconstruction_error(p, data, default_dist) + NLL_CONSTANTS[name] * data[0].numel()
+    constant = NLL_CONSTANTS[name] * data[0].numel()
+    return reconstruction_error(p, data, default_dist) + constant
 
 
 def kl_normal(q):

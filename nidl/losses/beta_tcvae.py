@@ -7,7 +7,6 @@ import torch
 from sklearn.utils import check_scalar
 from torch.distributions import Normal
 
-from ._docs import fill_loss_docs
 from .beta_vae import BetaVAELoss
 from .schedules import value_at
 
@@ -69,7 +68,6 @@ def log_importance_weights(batch_size, dataset_size, device=None):
     return weights.log()
 
 
-@fill_loss_docs
 class BetaTCVAELoss(BetaVAELoss):
     r"""Beta-TCVAE loss: the KL term split into MI, TC and dimension-wise KL.
 
@@ -105,7 +103,18 @@ class BetaTCVAELoss(BetaVAELoss):
         Number of samples in the training set. Required to call the loss;
         the :class:`~nidl.estimators.autoencoders.BetaTCVAE` estimator fills
         it in from the data it is fitted on.
-    %(likelihood_and_errors)s
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor (see
+        :class:`BetaVAELoss`).
+    exact_likelihood : bool, default=False
+        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    TypeError
+        If a parameter is not a number.
 
     See Also
     --------
@@ -203,21 +212,31 @@ class BetaTCVAELoss(BetaVAELoss):
         )
         log_q_given_x = log_q_pairs.diagonal(dim1=0, dim2=1).sum(dim=0)
         log_qz = torch.logsumexp(log_weights + log_q_pairs.sum(dim=2), dim=1)
-        log_prod_qzj = torch.logsumexp(log_weights[..., None] + log_q_pairs, dim=1).sum(1)
+        log_prod_qzj = torch.logsumexp(
+            log_weights[..., None] + log_q_pairs, dim=1
+        ).sum(1)
         log_pz = (-0.5 * z**2 - 0.5 * math.log(2 * math.pi)).sum(dim=1)
         mi = (log_q_given_x - log_qz).mean()
         tc = (log_qz - log_prod_qzj).mean()
         dw_kl = (log_prod_qzj - log_pz).mean()
         return mi, tc, dw_kl
 
-    @fill_loss_docs
     def __call__(self, x, p, q, step=None, z=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        %(normal_batch)s
-        %(beta_step)s
+        x : torch.Tensor, shape (batch_size, ...)
+            The input data.
+        p : torch.distributions.Distribution or torch.Tensor
+            The decoder's likelihood: a ``Normal``, ``Laplace`` or ``Bernoulli``
+            distribution, or a tensor holding the mean (the probability of
+            success for ``"bernoulli"``) of ``default_dist``.
+        q : torch.distributions.Normal
+            The encoder's posterior ``q(z|x)`` with diagonal covariance.
+        step : int, default=None
+            Training step (number of optimiser steps taken), at which a ``beta``
+            schedule is evaluated; needed only if ``beta`` is a schedule.
         z : torch.Tensor, default=None
             The posterior samples the decoder was given; drawn from ``q``
             if None.

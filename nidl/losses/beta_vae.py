@@ -1,6 +1,5 @@
 """The beta-VAE loss: a likelihood term plus a weighted KL divergence."""
 
-from ._docs import fill_loss_docs
 from ._likelihood import (
     check_distribution_name,
     kl_normal,
@@ -100,14 +99,22 @@ class BetaVAELoss:
         self.default_dist = default_dist
         self.exact_likelihood = exact_likelihood
 
-    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        %(normal_batch)s
-        %(beta_step)s
+        x : torch.Tensor, shape (batch_size, ...)
+            The input data.
+        p : torch.distributions.Distribution or torch.Tensor
+            The decoder's likelihood: a ``Normal``, ``Laplace`` or ``Bernoulli``
+            distribution, or a tensor holding the mean (the probability of
+            success for ``"bernoulli"``) of ``default_dist``.
+        q : torch.distributions.Normal
+            The encoder's posterior ``q(z|x)`` with diagonal covariance.
+        step : int, default=None
+            Training step (number of optimiser steps taken), at which a ``beta``
+            schedule is evaluated; needed only if ``beta`` is a schedule.
 
         Returns
         -------

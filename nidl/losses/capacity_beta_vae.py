@@ -4,7 +4,6 @@ import numbers
 
 from sklearn.utils import check_scalar
 
-from ._docs import fill_loss_docs
 from .beta_vae import BetaVAELoss
 from .schedules import linear_ramp, require_step
 
@@ -45,7 +44,6 @@ def check_capacity(capacity_min, capacity_max, capacity_steps, prefix=""):
     check_scalar(capacity_steps, f"{prefix}capacity_steps", numbers.Integral, min_val=0)
 
 
-@fill_loss_docs
 class CapacityBetaVAELoss(BetaVAELoss):
     r"""Beta-VAE loss with a controlled capacity (Burgess et al., 2018).
 
@@ -74,7 +72,18 @@ class CapacityBetaVAELoss(BetaVAELoss):
         Capacity from ``capacity_steps`` on, in nats.
     capacity_steps : int, default=100000
         Number of optimiser steps over which the capacity rises.
-    %(likelihood_and_errors)s
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor (see
+        :class:`BetaVAELoss`).
+    exact_likelihood : bool, default=False
+        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    TypeError
+        If a parameter is not a number.
 
     See Also
     --------
@@ -116,11 +125,17 @@ class CapacityBetaVAELoss(BetaVAELoss):
         self.capacity_steps = capacity_steps
         self._set_likelihood(default_dist, exact_likelihood)
 
-    @fill_loss_docs
     def capacity(self, step):
         """Target capacity at ``step``, in nats.
 
-        %(value_at_step)s
+        Parameters
+        ----------
+        step : int
+            Training step, >= 0.
+
+        Returns
+        -------
+        value : float
 
         Examples
         --------
@@ -128,16 +143,25 @@ class CapacityBetaVAELoss(BetaVAELoss):
         >>> CapacityBetaVAELoss(capacity_max=25.0, capacity_steps=100).capacity(20)
         5.0
         """
-        return linear_ramp(step, self.capacity_min, self.capacity_max, self.capacity_steps)
+        return linear_ramp(
+            step, self.capacity_min, self.capacity_max, self.capacity_steps
+        )
 
-    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        %(normal_batch)s
-        %(step)s
+        x : torch.Tensor, shape (batch_size, ...)
+            The input data.
+        p : torch.distributions.Distribution or torch.Tensor
+            The decoder's likelihood: a ``Normal``, ``Laplace`` or ``Bernoulli``
+            distribution, or a tensor holding the mean (the probability of
+            success for ``"bernoulli"``) of ``default_dist``.
+        q : torch.distributions.Normal
+            The encoder's posterior ``q(z|x)`` with diagonal covariance.
+        step : int
+            Training step (number of optimiser steps taken); required.
 
         Returns
         -------

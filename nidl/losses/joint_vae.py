@@ -1,4 +1,7 @@
-"""The Joint VAE loss: continuous and discrete latents with capacities (Dupont, 2018)."""
+"""The Joint VAE loss: continuous and discrete latents with capacities.
+
+The loss of Dupont (2018).
+"""
 
 import math
 import numbers
@@ -12,7 +15,6 @@ from torch.distributions import (
     kl_divergence,
 )
 
-from ._docs import fill_loss_docs
 from .beta_vae import BetaVAELoss
 from .capacity_beta_vae import check_capacity
 from .schedules import linear_ramp, require_step
@@ -124,12 +126,13 @@ def kl_categorical(q):
     total = 0
     for categorical in q.categoricals:
         posterior = Categorical(logits=categorical.logits, validate_args=False)
-        prior = Categorical(logits=torch.zeros_like(categorical.logits), validate_args=False)
+        prior = Categorical(
+            logits=torch.zeros_like(categorical.logits), validate_args=False
+        )
         total = total + kl_divergence(posterior, prior)
     return total
 
 
-@fill_loss_docs
 class JointVAELoss(BetaVAELoss):
     r"""Joint VAE loss: reconstruction plus capacity-controlled KL terms (Dupont, 2018).
 
@@ -170,7 +173,18 @@ class JointVAELoss(BetaVAELoss):
         before the cap at the sum of ``log(K)``.
     discrete_capacity_steps : int, default=25000
         Number of steps over which the discrete capacity rises.
-    %(likelihood_and_errors)s
+    default_dist : {"normal", "laplace", "bernoulli"}, default="normal"
+        Decoder likelihood when the decoder returns a tensor (see
+        :class:`BetaVAELoss`).
+    exact_likelihood : bool, default=False
+        Use the exact negative log-likelihood (see :class:`BetaVAELoss`).
+
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    TypeError
+        If a parameter is not a number.
 
     See Also
     --------
@@ -228,13 +242,13 @@ class JointVAELoss(BetaVAELoss):
                 setattr(self, f"{kind}_{name}", value)
         self._set_likelihood(default_dist, exact_likelihood)
 
-    @fill_loss_docs
     def capacities(self, step, categorical_dims):
         """Continuous and discrete capacities at ``step``, in nats.
 
         Parameters
         ----------
-        %(at_step)s
+        step : int
+            Training step, >= 0.
         categorical_dims : sequence of int
             Number of categories of each categorical latent; the discrete
             capacity is capped at the sum of their logarithms.
@@ -281,16 +295,21 @@ class JointVAELoss(BetaVAELoss):
         """
         return kl_categorical(q).mean()
 
-    @fill_loss_docs
     def __call__(self, x, p, q, step=None):
         """Compute the loss and its terms for one batch.
 
         Parameters
         ----------
-        %(data)s
+        x : torch.Tensor, shape (batch_size, ...)
+            The input data.
+        p : torch.distributions.Distribution or torch.Tensor
+            The decoder's likelihood: a ``Normal``, ``Laplace`` or ``Bernoulli``
+            distribution, or a tensor holding the mean (the probability of
+            success for ``"bernoulli"``) of ``default_dist``.
         q : JointPosterior
             The encoder's posterior.
-        %(step)s
+        step : int
+            Training step (number of optimiser steps taken); required.
 
         Returns
         -------

@@ -10,8 +10,6 @@ import numbers
 
 from sklearn.utils import check_scalar
 
-from ._docs import fill_loss_docs
-
 
 def _check_step(step):
     check_scalar(step, "step", numbers.Real, min_val=0)
@@ -25,17 +23,25 @@ class _Schedule:
     built from them.
     """
 
-    @fill_loss_docs
     def __call__(self, step):
         """Value at ``step``.
 
-        %(value_at_step)s
+        Parameters
+        ----------
+        step : int
+            Training step, >= 0.
+
+        Returns
+        -------
+        value : float
         """
         _check_step(step)
         return self._value(step)
 
     def __repr__(self):
-        parameters = ", ".join(f"{name}={value!r}" for name, value in vars(self).items())
+        parameters = ", ".join(
+            f"{name}={value!r}" for name, value in vars(self).items()
+        )
         return f"{type(self).__name__}({parameters})"
 
     def __eq__(self, other):
@@ -45,7 +51,6 @@ class _Schedule:
     __hash__ = None
 
 
-@fill_loss_docs
 class LinearWarmup(_Schedule):
     """Linear warm-up: 0 at step 0, ``max_value`` from ``warmup_steps`` on.
 
@@ -63,7 +68,12 @@ class LinearWarmup(_Schedule):
         Number of steps of the linear rise; must be >= 0 (0 gives
         ``max_value`` from the first step).
 
-    %(parameter_errors)s
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    TypeError
+        If a parameter is not a number.
 
     See Also
     --------
@@ -94,7 +104,6 @@ class LinearWarmup(_Schedule):
         return float(self.max_value * step / self.warmup_steps)
 
 
-@fill_loss_docs
 class CyclicalSchedule(_Schedule):
     """Cyclical annealing (Fu et al., 2019): a warm-up repeated ``n_cycles`` times.
 
@@ -116,7 +125,12 @@ class CyclicalSchedule(_Schedule):
     ratio : float, default=0.5
         Fraction of each cycle spent rising, in (0, 1].
 
-    %(parameter_errors)s
+    Raises
+    ------
+    ValueError
+        If a parameter is out of its range.
+    TypeError
+        If a parameter is not a number.
 
     See Also
     --------
@@ -234,13 +248,13 @@ def value_at(value, step, name):
     return float(value(step))
 
 
-@fill_loss_docs
 def linear_ramp(step, start, stop, n_steps):
     """Linear rise from ``start`` at step 0 to ``stop`` at ``n_steps``, then flat.
 
     Parameters
     ----------
-    %(at_step)s
+    step : int
+        Training step, >= 0.
     start, stop : float
         Values at step 0 and from step ``n_steps`` on.
     n_steps : int
@@ -272,7 +286,8 @@ def require_step(step, loss):
     >>> require_step(None, CapacityBetaVAELoss())
     Traceback (most recent call last):
     ...
-    ValueError: CapacityBetaVAELoss needs the training step, as its capacity rises with training: call it as loss(x, p, q, step=step).
+    ValueError: CapacityBetaVAELoss needs the training step, as its capacity
+    rises with training: call it as loss(x, p, q, step=step).
     """
     if step is None:
         raise ValueError(

@@ -257,7 +257,10 @@ default="background"
         return self
 
     def _compute_mask(self, imgs, nibabel, image, masking):
-        """Mask of the mean image with ``mask_strategy``, one image in memory at a time."""
+        """Mask of the mean image with ``mask_strategy``.
+
+        One image is in memory at a time.
+        """
         total, count = 0.0, 0
         for position, (name, img) in enumerate(_iter_images(imgs, image)):
             if position == 0:  # the first image sets the grid

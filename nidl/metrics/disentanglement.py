@@ -11,20 +11,6 @@ from sklearn.model_selection import train_test_split
 from sklearn.tree import DecisionTreeClassifier
 from sklearn.utils import check_array, check_consistent_length, check_scalar
 
-from .._docstrings import docstring_filler
-
-#: The inputs of every score, described once.
-_fill_doc = docstring_filler(
-    {
-        "codes_factors": """
-            codes : array-like of shape (n_samples, n_latents)
-                Latent codes, for example posterior means from ``transform``.
-            factors : array-like of shape (n_samples, n_factors)
-                Ground-truth factors of the same samples.
-            """
-    }
-)
-
 
 def _check_codes_factors(codes, factors):
     codes = check_array(codes, dtype=np.float64, input_name="codes")
@@ -66,7 +52,6 @@ def _gap(scores):
     return ordered[-1] - ordered[-2]
 
 
-@_fill_doc
 def mig_score(codes, factors, n_bins=20):
     """Mutual information gap (MIG) between latent codes and factors.
 
@@ -82,7 +67,10 @@ def mig_score(codes, factors, n_bins=20):
 
     Parameters
     ----------
-    %(codes_factors)s
+    codes : array-like of shape (n_samples, n_latents)
+        Latent codes, for example posterior means from ``transform``.
+    factors : array-like of shape (n_samples, n_factors)
+        Ground-truth factors of the same samples.
     n_bins : int, default=20
         Number of bins of each code dimension.
 
@@ -124,7 +112,6 @@ def mig_score(codes, factors, n_bins=20):
     return float(np.mean(_gap(information) / entropies))
 
 
-@_fill_doc
 def sap_score(codes, factors, discrete_factors=False):
     """Separated attribute predictability (SAP) of latent codes.
 
@@ -139,7 +126,10 @@ def sap_score(codes, factors, discrete_factors=False):
 
     Parameters
     ----------
-    %(codes_factors)s
+    codes : array-like of shape (n_samples, n_latents)
+        Latent codes, for example posterior means from ``transform``.
+    factors : array-like of shape (n_samples, n_factors)
+        Ground-truth factors of the same samples.
     discrete_factors : bool or array-like of bool, default=False
         Which factors are discrete (all, none, or one flag per factor). A
         discrete factor is predicted by a decision tree on the dimension with
@@ -175,7 +165,9 @@ def sap_score(codes, factors, discrete_factors=False):
     0.615
     """
     codes, factors = _check_codes_factors(codes, factors)
-    discrete = np.broadcast_to(np.asarray(discrete_factors, dtype=bool), factors.shape[1:])
+    discrete = np.broadcast_to(
+        np.asarray(discrete_factors, dtype=bool), factors.shape[1:]
+    )
     scores = np.zeros((codes.shape[1], factors.shape[1]))
     for k, factor in enumerate(factors.T):
         if discrete[k]:
@@ -193,7 +185,6 @@ def sap_score(codes, factors, discrete_factors=False):
     return float(np.mean(_gap(scores)))
 
 
-@_fill_doc
 def dci_scores(codes, factors, regressor=None, test_size=0.25, random_state=None):
     """Disentanglement, completeness and informativeness (DCI) of latent codes.
 
@@ -213,7 +204,10 @@ def dci_scores(codes, factors, regressor=None, test_size=0.25, random_state=None
 
     Parameters
     ----------
-    %(codes_factors)s
+    codes : array-like of shape (n_samples, n_latents)
+        Latent codes, for example posterior means from ``transform``.
+    factors : array-like of shape (n_samples, n_factors)
+        Ground-truth factors of the same samples.
     regressor : estimator, default=None
         A scikit-learn estimator with ``feature_importances_`` or
         ``coef_`` after ``fit``, cloned for each factor. None uses a

@@ -6,27 +6,6 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.utils import check_random_state, check_scalar
 
-from .._docstrings import docstring_filler
-
-#: The parameters that say what is scored, described once for both scores.
-_fill_doc = docstring_filler(
-    {
-        "estimator_draw_factor_values": """
-            estimator : estimator or callable
-                A fitted transformer (its ``transform`` gives the codes; use
-                posterior means, e.g. a VAE with ``stochastic_transform=False``)
-                or a function from data to codes of shape (n_samples, n_latents).
-            draw : callable
-                Draws data for factor values: an array of shape (n, n_factors)
-                to the data of the n samples, e.g.
-                :func:`nidl.datasets.draw_dsprites`.
-            factor_values : sequence of array-like
-                One 1-D array per factor: the values it takes, sampled
-                uniformly.
-            """
-    }
-)
-
 #: Images drawn and encoded at a time, to bound memory.
 _CHUNK = 8192
 
@@ -97,7 +76,6 @@ def _check_sizes(**sizes):
         check_scalar(value, name, numbers.Integral, min_val=1)
 
 
-@_fill_doc
 def beta_vae_score(
     estimator, draw, factor_values, batch_size=64, n_train=10000, n_eval=5000,
     random_state=None,
@@ -116,7 +94,17 @@ def beta_vae_score(
 
     Parameters
     ----------
-    %(estimator_draw_factor_values)s
+    estimator : estimator or callable
+        A fitted transformer (its ``transform`` gives the codes; use
+        posterior means, e.g. a VAE with ``stochastic_transform=False``)
+        or a function from data to codes of shape (n_samples, n_latents).
+    draw : callable
+        Draws data for factor values: an array of shape (n, n_factors)
+        to the data of the n samples, e.g.
+        :func:`nidl.datasets.draw_dsprites`.
+    factor_values : sequence of array-like
+        One 1-D array per factor: the values it takes, sampled
+        uniformly.
     batch_size : int, default=64
         Pairs of samples averaged per point.
     n_train : int, default=10000
@@ -179,7 +167,6 @@ def beta_vae_score(
     return float(classifier.score(features_eval, labels_eval))
 
 
-@_fill_doc
 def factor_vae_score(
     estimator, draw, factor_values, batch_size=64, n_train=10000, n_eval=5000,
     n_variance_estimate=10000, prune_threshold=0.05, random_state=None,
@@ -199,7 +186,17 @@ def factor_vae_score(
 
     Parameters
     ----------
-    %(estimator_draw_factor_values)s
+    estimator : estimator or callable
+        A fitted transformer (its ``transform`` gives the codes; use
+        posterior means, e.g. a VAE with ``stochastic_transform=False``)
+        or a function from data to codes of shape (n_samples, n_latents).
+    draw : callable
+        Draws data for factor values: an array of shape (n, n_factors)
+        to the data of the n samples, e.g.
+        :func:`nidl.datasets.draw_dsprites`.
+    factor_values : sequence of array-like
+        One 1-D array per factor: the values it takes, sampled
+        uniformly.
     batch_size : int, default=64
         Samples per point.
     n_train : int, default=10000
@@ -256,7 +253,9 @@ def factor_vae_score(
     encode, supports, rng = _check_inputs(estimator, factor_values, random_state)
     n_factors = len(supports)
 
-    codes = _encode_drawn(encode, draw, _sample_factors(supports, n_variance_estimate, rng))
+    codes = _encode_drawn(
+        encode, draw, _sample_factors(supports, n_variance_estimate, rng)
+    )
     scales = codes.std(axis=0, ddof=1)
     active = scales >= prune_threshold
     if not active.any():

@@ -136,7 +136,9 @@ def log_likelihood(estimator, X, n_samples=100, per_sample=False):
             k = min(chunk, n_samples - start)
             codes, log_ratio = estimator._importance_codes(q, k)
             p = estimator.decoder(codes.reshape(k * n_data, -1))
-            repeated = x.unsqueeze(0).expand(k, *x.shape).reshape(k * n_data, *x.shape[1:])
+            repeated = (
+                x.unsqueeze(0).expand(k, *x.shape).reshape(k * n_data, *x.shape[1:])
+            )
             log_px = -estimator._negative_log_likelihood(p, repeated).view(k, n_data)
             log_weights.append(log_px + log_ratio)
         log_weights = torch.cat(log_weights)

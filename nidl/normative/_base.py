@@ -6,8 +6,6 @@ from sklearn.base import BaseEstimator
 from sklearn.utils import Bunch, check_array
 from sklearn.utils.validation import check_is_fitted
 
-from ._docs import fill_normative_docs
-
 #: How the subject-level score summarises a subject's z-scores.
 _SUMMARIES = ("mean_squared", "max_abs")
 
@@ -151,7 +149,9 @@ class NormativeBase(BaseEstimator):
                 f"{self.n_features_in_} features; pass one label per feature "
                 "(0 for a feature in no region)."
             )
-        if not np.all(np.isfinite(labels)) or not np.array_equal(labels, np.rint(labels)):
+        if not np.all(np.isfinite(labels)) or not np.array_equal(
+            labels, np.rint(labels)
+        ):
             raise ValueError(
                 "regions holds labels that are not integers; pass integer labels "
                 "(0 for no region), and a masker that does not change values "
@@ -247,13 +247,15 @@ class NormativeBase(BaseEstimator):
             return np.abs(z).max(axis=1)
         return np.mean(z**2, axis=1)
 
-    @fill_normative_docs
     def deviations(self, X, covariates=None):
         """Every deviation score of each subject, from one pass of the model.
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------
@@ -271,7 +273,9 @@ class NormativeBase(BaseEstimator):
         covariates = self._check_covariates(covariates, len(X), reset=False)
         self._check_estimator(X, covariates)
         residual, latents = self._residuals(X, covariates)
-        z = (residual - self.residual_mean_.reshape(-1)) / self.residual_scale_.reshape(-1)
+        z = (residual - self.residual_mean_.reshape(-1)) / (
+            self.residual_scale_.reshape(-1)
+        )
         region_z = None
         if self._labels is not None:
             region_z = (
@@ -284,7 +288,6 @@ class NormativeBase(BaseEstimator):
             **self._latent_deviations(latents),
         )
 
-    @fill_normative_docs
     def transform(self, X, covariates=None):
         """Deviation z-score of every feature of each subject.
 
@@ -297,7 +300,10 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------
@@ -306,11 +312,15 @@ class NormativeBase(BaseEstimator):
 
         References
         ----------
-        %(pinaya_lawry_aguila)s
+        .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
+           abnormal brain structural patterns in neuropsychiatric disorders: A
+           large-scale multi-sample study", Human Brain Mapping 40(3), 2019.
+        .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
+           "Conditional VAEs for Confound Removal and Normative Modelling of
+           Neurodegenerative Diseases", MICCAI 2022.
         """
         return self.deviations(X, covariates).zscores
 
-    @fill_normative_docs
     def region_zscores(self, X, covariates=None):
         """Deviation z-score of each region of each subject.
 
@@ -321,7 +331,10 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------
@@ -347,7 +360,6 @@ class NormativeBase(BaseEstimator):
             )
         return self.deviations(X, covariates).region_zscores
 
-    @fill_normative_docs
     def zscore_maps(self, X, covariates=None):
         """Deviation z-scores of each subject as a NIfTI image.
 
@@ -356,7 +368,10 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------
@@ -380,7 +395,6 @@ class NormativeBase(BaseEstimator):
             self.transform(X, covariates).astype(np.float32)
         )
 
-    @fill_normative_docs
     def deviation_scores(self, X, covariates=None):
         """Subject-level deviation score: how far each subject is from the norm.
 
@@ -394,7 +408,10 @@ class NormativeBase(BaseEstimator):
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------
@@ -403,6 +420,11 @@ class NormativeBase(BaseEstimator):
 
         References
         ----------
-        %(pinaya_lawry_aguila)s
+        .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
+           abnormal brain structural patterns in neuropsychiatric disorders: A
+           large-scale multi-sample study", Human Brain Mapping 40(3), 2019.
+        .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
+           "Conditional VAEs for Confound Removal and Normative Modelling of
+           Neurodegenerative Diseases", MICCAI 2022.
         """
         return self.deviations(X, covariates).score

@@ -8,7 +8,6 @@ from sklearn.covariance import MinCovDet
 from sklearn.utils import check_scalar
 
 from ._base import NormativeBase, check_fitted_estimator
-from ._docs import fill_normative_docs
 
 __all__ = ["NormativeModel"]
 
@@ -24,7 +23,6 @@ def _takes_covariates(method):
     )
 
 
-@fill_normative_docs
 class NormativeModel(NormativeBase):
     """Normative model of a fitted autoencoder: how far new subjects deviate.
 
@@ -59,7 +57,19 @@ class NormativeModel(NormativeBase):
     estimator : object
         A fitted estimator with ``transform`` and ``inverse_transform``;
         with covariates, both take a ``covariates`` keyword argument.
-    %(model_parameters)s
+    masker : object, default=None
+        The fitted masker that turned the images into the features (a
+        ``nilearn.maskers.NiftiMasker`` or a
+        :class:`~nidl.maskers.NiftiVolumeMasker`); needed by ``zscore_maps``
+        and for ``regions`` given as an image.
+    regions : nibabel image or array-like, default=None
+        A parcellation for ``region_zscores``: a label image on the masker's
+        grid, or one integer label per feature (0 for a feature in no region).
+        With regions, the subject-level score summarises the region z-scores.
+    summary : {"mean_squared", "max_abs"}, default="mean_squared"
+        How ``deviation_scores`` summarises a subject's z-scores: their mean
+        square (a deviation anywhere), or their largest magnitude (a deviation
+        confined to one region).
     support_fraction : float or None, default=0.75
         Fraction of the calibration controls in the support of the robust
         covariance (:class:`~sklearn.covariance.MinCovDet`): the covariance
@@ -75,7 +85,25 @@ class NormativeModel(NormativeBase):
 
     Attributes
     ----------
-    %(attributes)s
+    n_features_in_ : int
+        Number of features of a subject.
+    sample_shape_ : tuple of int
+        Shape of a subject's features.
+    n_covariates_ : int
+        Number of covariates of the calibration (0 without covariates).
+    n_calibration_ : int
+        Number of calibration controls.
+    residual_mean_, residual_scale_ : numpy.ndarray of shape ``sample_shape_``
+        Mean and standard deviation of each feature's residual over the
+        calibration controls.
+    region_labels_ : numpy.ndarray of int or None
+        The labels of the regions, the columns of ``region_zscores``.
+    region_mean_, region_scale_ : numpy.ndarray of shape (n_regions,)
+        Mean and standard deviation of each region's mean residual over the
+        calibration controls (only with ``regions``).
+    score_mean_, score_scale_ : float
+        Mean and standard deviation of the summary over the calibration
+        controls.
     n_latents_ : int
         Number of latent dimensions of the estimator.
     latent_covariance_ : sklearn.covariance.MinCovDet
@@ -91,7 +119,12 @@ class NormativeModel(NormativeBase):
 
     References
     ----------
-    %(pinaya_lawry_aguila)s
+    .. [1] W. H. L. Pinaya et al., "Using deep autoencoders to identify
+       abnormal brain structural patterns in neuropsychiatric disorders: A
+       large-scale multi-sample study", Human Brain Mapping 40(3), 2019.
+    .. [2] A. Lawry Aguila, J. Chapman, M. Janahi and A. Altmann,
+       "Conditional VAEs for Confound Removal and Normative Modelling of
+       Neurodegenerative Diseases", MICCAI 2022.
     .. [3] A. Lawry Aguila, J. Chapman and A. Altmann, "Multi-modal
        Variational Autoencoders for Normative Modelling Across Multiple
        Imaging Modalities", MICCAI 2023.
@@ -200,7 +233,9 @@ class NormativeModel(NormativeBase):
             return len(self.estimator.get_feature_names_out())
         except (AttributeError, ValueError, TypeError):
             # An estimator that does not name its outputs: encode one subject.
-            kwargs = self._covariate_kwargs(None if covariates is None else covariates[:1])
+            kwargs = self._covariate_kwargs(
+                None if covariates is None else covariates[:1]
+            )
             return np.asarray(self.estimator.transform(X[:1], **kwargs)).shape[1]
 
     def _min_calibration(self, X, covariates):
@@ -238,7 +273,6 @@ class NormativeModel(NormativeBase):
             "latent_p_value": chi2.sf(distance, df=self.n_latents_),
         }
 
-    @fill_normative_docs
     def latent_deviation(self, X, covariates=None):
         """Robust Mahalanobis distance of the latent means, and its p-value.
 
@@ -250,7 +284,10 @@ class NormativeModel(NormativeBase):
 
         Parameters
         ----------
-        %(subjects)s
+        X : array-like, shape (n_samples, n_features) or (n_samples, ...)
+            Features of the subjects, shaped like the calibration controls.
+        covariates : array-like of shape (n_samples, n_covariates), default=None
+            Their covariates, if the model was calibrated with covariates.
 
         Returns
         -------

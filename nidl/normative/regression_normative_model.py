@@ -3,12 +3,10 @@
 import numpy as np
 
 from ._base import NormativeBase, check_fitted_estimator
-from ._docs import fill_normative_docs
 
 __all__ = ["RegressionNormativeModel"]
 
 
-@fill_normative_docs
 class RegressionNormativeModel(NormativeBase):
     """Normative model of a fitted regression of the features on covariates.
 
@@ -28,11 +26,41 @@ class RegressionNormativeModel(NormativeBase):
     estimator : object
         A regressor with ``predict``, fitted on training controls with the
         covariates as input and their features as outputs.
-    %(model_parameters)s
+    masker : object, default=None
+        The fitted masker that turned the images into the features (a
+        ``nilearn.maskers.NiftiMasker`` or a
+        :class:`~nidl.maskers.NiftiVolumeMasker`); needed by ``zscore_maps``
+        and for ``regions`` given as an image.
+    regions : nibabel image or array-like, default=None
+        A parcellation for ``region_zscores``: a label image on the masker's
+        grid, or one integer label per feature (0 for a feature in no region).
+        With regions, the subject-level score summarises the region z-scores.
+    summary : {"mean_squared", "max_abs"}, default="mean_squared"
+        How ``deviation_scores`` summarises a subject's z-scores: their mean
+        square (a deviation anywhere), or their largest magnitude (a deviation
+        confined to one region).
 
     Attributes
     ----------
-    %(attributes)s
+    n_features_in_ : int
+        Number of features of a subject.
+    sample_shape_ : tuple of int
+        Shape of a subject's features.
+    n_covariates_ : int
+        Number of covariates of the calibration (0 without covariates).
+    n_calibration_ : int
+        Number of calibration controls.
+    residual_mean_, residual_scale_ : numpy.ndarray of shape ``sample_shape_``
+        Mean and standard deviation of each feature's residual over the
+        calibration controls.
+    region_labels_ : numpy.ndarray of int or None
+        The labels of the regions, the columns of ``region_zscores``.
+    region_mean_, region_scale_ : numpy.ndarray of shape (n_regions,)
+        Mean and standard deviation of each region's mean residual over the
+        calibration controls (only with ``regions``).
+    score_mean_, score_scale_ : float
+        Mean and standard deviation of the summary over the calibration
+        controls.
 
     See Also
     --------

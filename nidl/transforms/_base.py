@@ -22,7 +22,6 @@ from ._utils import (
     check_image_shape,
     check_probability,
     describe,
-    fill_doc,
     image_to_volume,
     is_image,
     is_positive_int,
@@ -173,7 +172,6 @@ class Transform(ABC):
         return f"{self.name}({arguments})"
 
 
-@fill_doc
 class VolumeTransform(Transform):
     """Base class of the transforms of 3-D volumes.
 
@@ -184,7 +182,8 @@ class VolumeTransform(Transform):
 
     Parameters
     ----------
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -201,7 +200,8 @@ class VolumeTransform(Transform):
     >>> FlipZ()(torch.ones(2, 2))
     Traceback (most recent call last):
     ...
-    ValueError: FlipZ expects a volume of shape (C, X, Y, Z) or (X, Y, Z); got shape (2, 2) ...
+    ValueError: FlipZ expects a volume of shape (C, X, Y, Z) or (X, Y, Z);
+    got shape (2, 2) ...
     """
 
     #: Whether the transform also accepts spatial image objects (with
@@ -253,7 +253,6 @@ class VolumeTransform(Transform):
         return volume_to_image(image, self.apply_transform(volume), image.affine)
 
 
-@fill_doc
 class Identity(Transform):
     """Transform that returns its input unchanged.
 
@@ -262,7 +261,8 @@ class Identity(Transform):
 
     Parameters
     ----------
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -323,7 +323,9 @@ class Compose:
     >>> preprocess.is_random
     False
     >>> preprocess
-    Compose(transforms=[CropOrPad(target_shape=(4, 4, 4), padding_mode='constant', constant_values=0.0, p=None), ZNormalization(masking_fn=None, eps=1e-08, p=None)])
+    Compose(transforms=[CropOrPad(target_shape=(4, 4, 4),
+    padding_mode='constant', constant_values=0.0, p=None),
+    ZNormalization(masking_fn=None, eps=1e-08, p=None)])
     """
 
     def __init__(self, transforms):

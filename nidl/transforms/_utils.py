@@ -11,36 +11,6 @@ import types
 import numpy as np
 import torch
 
-from .._docstrings import docstring_filler
-
-#: Parameters that several transforms share, described once and filled into
-#: their docstrings where ``%(name)s`` stands (see :mod:`nidl._docstrings`).
-fill_doc = docstring_filler(
-    {
-        "p": """
-            p : float or None, default=None
-                Probability of applying the transform; None applies it always.
-            """,
-        "target_shape": """
-            target_shape : int or (int, int, int)
-                Spatial shape of the output; one int gives a cube.
-            """,
-        "interpolation": """
-            interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-                How values between voxel centres are computed: linear for
-                intensities, nearest for label maps, cubic B-splines ("cubic"
-                is an alias of "bspline") for smoother, slower results.
-            """,
-        "masking_fn": """
-            masking_fn : callable or None, default=None
-                Function that takes one channel (an array or a tensor of shape
-                ``(X, Y, Z)``) and returns a boolean mask of the same shape:
-                the voxels the statistics are computed from, e.g.
-                ``lambda v: v > 0`` for the foreground. None uses every voxel.
-            """,
-    }
-)
-
 # --------------------------------------------------------------------------
 # Parameter checks shared by the transforms
 # --------------------------------------------------------------------------
@@ -98,7 +68,9 @@ def check_range(value, name, owner, minimum=None, maximum=None, positive=False):
         kind = f"numbers between {minimum} and {maximum}"
     else:
         kind = "numbers"
-    message = f"{owner}: {name}={value!r} must be an increasing pair (low, high) of {kind}"
+    message = (
+        f"{owner}: {name}={value!r} must be an increasing pair (low, high) of {kind}"
+    )
     pair = as_tuple(value, f"{message}; got a {type(value).__name__}.")
     if len(pair) != 2 or not all(is_number(v) for v in pair):
         raise ValueError(f"{message}; pass two numbers, e.g. {name}=(low, high).")

@@ -321,7 +321,7 @@ def _sliced_loader(loader):
     plain = (
         type(dataset) is TensorDataset
         and loader.batch_size is not None
-        and loader.collate_fn is default_collate
+        and loader.collate_fn in (default_collate, collate)
         and type(loader.batch_sampler) is BatchSampler
     )
     shuffled = type(sampler) is RandomSampler

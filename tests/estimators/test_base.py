@@ -16,7 +16,7 @@ class LinearRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.batch_size = batch_size
 
-    def _build_modules(self):
+    def _build_modules(self, facts):
         self.linear = nn.Linear(self.n_features_in_, 1)
 
     def training_step(self, batch, batch_idx):
@@ -43,7 +43,8 @@ def test_regressor_learns_from_each_input_kind(kind):
     elif kind == "tensors":
         model.fit(torch.from_numpy(X), torch.from_numpy(y))
     else:
-        model.fit(DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)), batch_size=16))
+        model.fit(DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(y)),
+                             batch_size=16))
     assert model.score(X, y) > 0.95
     assert model.predict(X).shape == (96,)
 
@@ -59,38 +60,26 @@ def test_targets_must_match_the_samples():
 
 
 class StepIndexLogger(LinearRegressor):
-    """Logs, through log_epoch_means, terms whose epoch means are known."""
+    """Logs epoch means, with Lightning's self.log, of terms whose means are known."""
 
     def training_step(self, batch, batch_idx):
         x, y = batch
         loss = nn.functional.mse_loss(self.linear(x)[:, 0], y)
-        terms = {"loss": loss, "batch_index": torch.tensor(float(batch_idx)), "weight": 2.5}
-        self.log_epoch_means(terms, len(x), batch_idx)
+        terms = {"train/loss": loss, "train/batch_index": float(batch_idx),
+                 "train/weight": 2.5}
+        self.log_dict(terms, on_step=False, on_epoch=True, batch_size=len(x))
         return loss
 
 
-def test_epoch_means_are_weighted_by_batch_size_over_many_steps():
-    # 1,000 samples in batches of 7: 143 steps, more than the steps kept
-    # before summing, and a last batch of 6.
+def test_history_holds_the_epoch_means_weighted_by_batch_size():
+    # 1,000 samples in batches of 7: 143 steps, a last batch of 6.
     X_many = rng.normal(size=(1000, 3)).astype(np.float32)
-    model = StepIndexLogger(batch_size=7, **{**QUIET, "max_epochs": 1})
+    model = StepIndexLogger(batch_size=7, **{**QUIET, "max_epochs": 2})
     model.fit(X_many, X_many[:, 0])
     sizes = np.array([7] * 142 + [6])
     expected = float(np.sum(np.arange(143) * sizes) / 1000)
-    metrics = model.trainer.callback_metrics
-    assert float(metrics["train/batch_index"]) == pytest.approx(expected, rel=1e-6)
-    assert float(metrics["train/weight"]) == pytest.approx(2.5)
-    assert set(metrics) == {"train/loss", "train/batch_index", "train/weight"}
-
-
-def test_epoch_means_need_the_same_terms_at_every_step():
-    class ChangingTerms(LinearRegressor):
-        def training_step(self, batch, batch_idx):
-            x, y = batch
-            loss = nn.functional.mse_loss(self.linear(x)[:, 0], y)
-            terms = {"loss": loss} if batch_idx == 0 else {"other": loss}
-            self.log_epoch_means(terms, len(x), batch_idx)
-            return loss
-
-    with pytest.raises(ValueError, match="log the same terms at every step"):
-        ChangingTerms(**QUIET).fit(X, y)
+    assert set(model.history_) == {"train/loss", "train/batch_index", "train/weight"}
+    assert model.history_["train/batch_index"] == pytest.approx([expected] * 2, rel=1e-6)
+    assert model.history_["train/weight"] == pytest.approx([2.5, 2.5])
+    # The loss falls from the first epoch to the second.
+    assert model.history_["train/loss"][1] < model.history_["train/loss"][0]

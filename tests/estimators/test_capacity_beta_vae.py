@@ -15,27 +15,19 @@ def data():
     return np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
 
 
-def test_training_lowers_the_loss_on_digits(digits):
-    X, _ = digits
-    # A constant capacity, so that the objective does not move during training.
-    vae = make_vae(
-        64, 32, gamma=10.0, capacity_min=3.0, capacity_max=3.0, capacity_steps=0,
-        batch_size=128, max_epochs=3, callbacks=[History()],
-    ).fit(X)
-    losses = [epoch["train/loss"] for epoch in history(vae).epochs]
-    assert len(losses) == 3
-    assert losses[-1] < 0.8 * losses[0]
-
-
 def test_capacity_rises_with_the_steps_and_is_logged(data):
-    vae = make_vae(gamma=5.0, capacity_max=4.0, capacity_steps=4, callbacks=[History()]).fit(data)
+    vae = make_vae(gamma=5.0, capacity_max=4.0, capacity_steps=4,
+                   callbacks=[History()]).fit(data)
     steps = history(vae).steps
     # 40 samples in batches of 16: 3 steps per epoch, 6 in all.
-    assert [s["train/capacity"] for s in steps] == pytest.approx([0.0, 1.0, 2.0, 3.0, 4.0, 4.0])
+    assert [s["train/capacity"] for s in steps] == pytest.approx(
+        [0.0, 1.0, 2.0, 3.0, 4.0, 4.0]
+    )
 
 
 def test_builds_the_capacity_loss_from_its_parameters(data):
-    vae = make_vae(gamma=5.0, capacity_min=1.0, capacity_max=4.0, capacity_steps=10).fit(data)
+    vae = make_vae(gamma=5.0, capacity_min=1.0, capacity_max=4.0,
+                   capacity_steps=10).fit(data)
     assert isinstance(vae.criterion, CapacityBetaVAELoss)
     assert (vae.criterion.gamma, vae.criterion.capacity_min, vae.criterion.capacity_max,
             vae.criterion.capacity_steps) == (5.0, 1.0, 4.0, 10)
@@ -44,7 +36,8 @@ def test_builds_the_capacity_loss_from_its_parameters(data):
 
 @pytest.mark.parametrize(
     "params, match",
-    [({"gamma": -1.0}, "gamma"), ({"capacity_min": 2.0, "capacity_max": 1.0}, "capacity_max")],
+    [({"gamma": -1.0}, "gamma"),
+     ({"capacity_min": 2.0, "capacity_max": 1.0}, "capacity_max")],
 )
 def test_invalid_parameters_fail_before_training(params, match, data):
     vae = make_vae(**params)

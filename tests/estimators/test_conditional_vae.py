@@ -35,11 +35,14 @@ def site_cohort(n=150, seed=0):
     onehot = np.eye(3, dtype=np.float32)[site]
     offsets = rng.normal(scale=2.0, size=(3, 16))
     factor = rng.normal(size=(n, 2))
-    X = onehot @ offsets + factor @ rng.normal(size=(2, 16)) + 0.1 * rng.normal(size=(n, 16))
+    X = (onehot @ offsets + factor @ rng.normal(size=(2, 16))
+         + 0.1 * rng.normal(size=(n, 16)))
     return X.astype(np.float32), onehot, site
 
 
-def test_codes_and_reconstructions_for_array_tensor_and_loader_input(data_and_covariates):
+def test_codes_and_reconstructions_for_array_tensor_and_loader_input(
+    data_and_covariates,
+):
     X, C = data_and_covariates
     cvae = make_cvae(stochastic_transform=False).fit(X, covariates=C)
     Z = cvae.transform(X, covariates=C)
@@ -47,7 +50,8 @@ def test_codes_and_reconstructions_for_array_tensor_and_loader_input(data_and_co
     assert cvae.inverse_transform(Z, covariates=C).shape == (48, 8)
     tensor_codes = cvae.transform(torch.from_numpy(X), covariates=torch.from_numpy(C))
     assert isinstance(tensor_codes, torch.Tensor)
-    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(C)), batch_size=10)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(C)),
+                        batch_size=10)
     # The loader's batches carry the covariates as (x, covariates).
     np.testing.assert_allclose(cvae.transform(loader).numpy(), Z, rtol=1e-5, atol=1e-6)
 
@@ -124,7 +128,8 @@ def test_bad_covariates_are_refused_before_training(data_and_covariates):
         make_cvae().fit(X, covariates=np.where(C > 1.5, np.nan, C))
     with pytest.raises(ValueError, match="fit needs the covariates"):
         make_cvae().fit(X)
-    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(C)), batch_size=8)
+    loader = DataLoader(TensorDataset(torch.from_numpy(X), torch.from_numpy(C)),
+                        batch_size=8)
     with pytest.raises(ValueError, match="one or the other"):
         make_cvae().fit(loader, covariates=C)
     with pytest.raises(ValueError, match="without them"):
@@ -140,16 +145,20 @@ def test_a_failed_refit_leaves_the_fitted_model(data_and_covariates):
     np.testing.assert_array_equal(cvae.transform(X, covariates=C), before)
 
 
-def test_set_params_n_covariates_builds_new_heads(data_and_covariates):
+def test_set_params_n_covariates_then_clone_builds_new_heads(data_and_covariates):
     X, C = data_and_covariates
     cvae = make_cvae(n_covariates=2)
     cvae.set_params(n_covariates=3)
-    assert cvae.fc_mu.in_features == 16 + 3
+    assert cvae.fc_mu.in_features == 16 + 2  # set_params only stores
+    assert clone(cvae).fc_mu.in_features == 16 + 3
     C3 = np.hstack([C, C[:, :1]])
-    assert clone(cvae).fit(X, covariates=C3).transform(X, covariates=C3).shape == (48, 2)
+    refitted = clone(cvae).fit(X, covariates=C3)
+    assert refitted.transform(X, covariates=C3).shape == (48, 2)
 
 
-def test_covariates_are_routed_through_pipelines_and_cross_validation(data_and_covariates):
+def test_covariates_are_routed_through_pipelines_and_cross_validation(
+    data_and_covariates,
+):
     X, C = data_and_covariates
     with sklearn.config_context(enable_metadata_routing=True):
         cvae = make_cvae(stochastic_transform=False).set_fit_request(covariates=True)

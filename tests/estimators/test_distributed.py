@@ -37,8 +37,9 @@ SCRIPT = textwrap.dedent(
         }}
         report = {{}}
         for fit_kind in fit_kinds:
-            vae = make_mlp_vae(stochastic_transform=False, batch_size={bs}, max_epochs={epochs},
-                               accelerator="cpu", devices=2, strategy=strategy)
+            vae = make_mlp_vae(stochastic_transform=False, batch_size={bs},
+                               max_epochs={epochs}, accelerator="cpu", devices=2,
+                               strategy=strategy)
             vae.fit(kinds[fit_kind])
             with torch.no_grad():
                 by_hand = vae.fc_mu(vae.encoder(tensor)).numpy()
@@ -47,7 +48,8 @@ SCRIPT = textwrap.dedent(
                 Z = vae.transform(data)
                 outputs[kind] = (Z if isinstance(Z, np.ndarray) else Z.numpy()).tolist()
             report[fit_kind] = {{
-                "n_steps": vae.n_steps_, "by_hand": by_hand.tolist(), "outputs": outputs,
+                "n_steps": vae.n_steps_, "by_hand": by_hand.tolist(),
+                "outputs": outputs,
                 "weights": [p.detach().sum().item() for p in vae.parameters()],
             }}
         rank = os.environ.get("LOCAL_RANK", "0")
@@ -73,11 +75,13 @@ def run_script(strategy, fit_kinds, tmp_path):
     }
 
 
+@pytest.mark.slow  # starts two processes
 @pytest.mark.parametrize(
     "strategy, fit_kinds",
     [("ddp", ["ndarray", "tensor", "dataloader"]), ("ddp_spawn", ["ndarray"])],
 )
-def test_ddp_shards_training_and_transforms_every_sample_in_order(strategy, fit_kinds, tmp_path):
+def test_ddp_shards_training_and_transforms_every_sample_in_order(strategy, fit_kinds,
+                                                                  tmp_path):
     done, reports = run_script(strategy, fit_kinds, tmp_path)
     # Each process trains on its own half: ceil(41 / 2) = 21 samples, so 3
     # batches of 8 per epoch, where one process would take 6.
@@ -93,12 +97,14 @@ def test_ddp_shards_training_and_transforms_every_sample_in_order(strategy, fit_
             for kind, Z in result["outputs"].items():
                 Z = np.array(Z)
                 assert Z.shape == (N_SAMPLES, 2), kind
-                np.testing.assert_allclose(Z, by_hand, rtol=1e-5, atol=1e-6, err_msg=kind)
+                np.testing.assert_allclose(Z, by_hand, rtol=1e-5, atol=1e-6,
+                                           err_msg=kind)
     if strategy == "ddp":
         # Gradients are averaged across processes: both end with the same model.
         for fit_kind in fit_kinds:
             np.testing.assert_allclose(
-                reports["rank0"][fit_kind]["weights"], reports["rank1"][fit_kind]["weights"], rtol=1e-6
+                reports["rank0"][fit_kind]["weights"],
+                reports["rank1"][fit_kind]["weights"], rtol=1e-6
             )
     # A distributed fit is as quiet as a single-process one.
     assert "GPU available" not in done.stdout + done.stderr
@@ -123,7 +129,9 @@ SPLIT_SCRIPT = textwrap.dedent(
                            **({{"strategy": "ddp"}} if devices > 1 else {{}}))
         vae.fit(X)
         encoded = []
-        vae.encoder.register_forward_hook(lambda module, args, out: encoded.append(len(args[0])))
+        vae.encoder.register_forward_hook(
+            lambda module, args, out: encoded.append(len(args[0]))
+        )
         kinds = {{
             "ndarray": X, "tensor": tensor, "dataset": TensorDataset(tensor),
             "dataloader": DataLoader(TensorDataset(tensor), batch_size=7),
@@ -153,6 +161,7 @@ SPLIT_SCRIPT = textwrap.dedent(
 ).format(root=str(ROOT), n=101)
 
 
+@pytest.mark.slow  # starts two processes
 def test_ddp_transform_splits_the_samples_and_returns_every_row_in_order(tmp_path):
     script = tmp_path / "transform_distributed.py"
     script.write_text(SPLIT_SCRIPT)
@@ -161,24 +170,30 @@ def test_ddp_transform_splits_the_samples_and_returns_every_row_in_order(tmp_pat
         capture_output=True, text=True, timeout=300, check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    reports = {path.stem: json.loads(path.read_text()) for path in tmp_path.glob("rank*.json")}
+    reports = {path.stem: json.loads(path.read_text())
+               for path in tmp_path.glob("rank*.json")}
     assert sorted(reports) == ["rank0", "rank1"]
     for report in reports.values():
         by_hand = np.array(report["by_hand"])
         for kind, Z in report["outputs"].items():
             # Each process encodes its own share only: 50 or 51 of 101.
             assert report["encoded"][kind] <= 51, kind
-            np.testing.assert_allclose(np.array(Z), by_hand, rtol=1e-5, atol=1e-6, err_msg=kind)
-        np.testing.assert_allclose(np.array(report["features"]), by_hand, rtol=1e-5, atol=1e-6)
+            np.testing.assert_allclose(np.array(Z), by_hand, rtol=1e-5, atol=1e-6,
+                                       err_msg=kind)
+        np.testing.assert_allclose(np.array(report["features"]), by_hand, rtol=1e-5,
+                                   atol=1e-6)
         assert report["targets"] == list(range(0, 1010, 10))
         np.testing.assert_allclose(
-            np.array(report["decoded"]), np.array(report["decoded_by_hand"]), rtol=1e-5, atol=1e-6
+            np.array(report["decoded"]), np.array(report["decoded_by_hand"]), rtol=1e-5,
+            atol=1e-6
         )
     # The shares add up to every sample once.
     for kind in reports["rank0"]["encoded"]:
-        assert reports["rank0"]["encoded"][kind] + reports["rank1"]["encoded"][kind] == 101
+        encoded = [reports[rank]["encoded"][kind] for rank in ("rank0", "rank1")]
+        assert sum(encoded) == 101
     assert reports["rank0"]["score"] == reports["rank1"]["score"]
     # Both processes hold the same model: the rows equal one process's.
     np.testing.assert_allclose(
-        np.array(reports["rank0"]["by_hand"]), np.array(reports["rank1"]["by_hand"]), rtol=1e-6
+        np.array(reports["rank0"]["by_hand"]), np.array(reports["rank1"]["by_hand"]),
+        rtol=1e-6
     )

@@ -19,24 +19,10 @@ def data():
     return np.random.default_rng(0).normal(size=(40, 8)).astype(np.float32)
 
 
-def test_training_lowers_the_loss_on_digits(digits):
-    X, _ = digits
-    # Constant capacities, so that the objective does not move during training.
-    vae = make_vae(
-        64, 32, latent_dim=4, categorical_dims=(10,), continuous_capacity_min=3.0,
-        continuous_capacity_max=3.0, continuous_capacity_steps=0,
-        discrete_capacity_min=2.0, discrete_capacity_max=2.0, discrete_capacity_steps=0,
-        continuous_gamma=10.0, discrete_gamma=10.0, batch_size=128, max_epochs=3,
-        callbacks=[History()],
-    ).fit(X)
-    losses = [epoch["train/loss"] for epoch in history(vae).epochs]
-    assert len(losses) == 3
-    assert losses[-1] < 0.8 * losses[0]
-
-
 def test_temperature_anneals_to_its_minimum_and_is_logged(data):
     vae = make_vae(
-        temperature=1.0, min_temperature=0.25, temperature_steps=4, callbacks=[History()]
+        temperature=1.0, min_temperature=0.25, temperature_steps=4,
+        callbacks=[History()]
     ).fit(data)
     temperatures = [s["train/temperature"] for s in history(vae).steps]
     # 1.0 * 0.25 ** (t / 4): halved every two steps, then flat at the minimum.
@@ -48,11 +34,14 @@ def test_temperature_anneals_to_its_minimum_and_is_logged(data):
 
 def test_capacities_are_logged_and_discrete_is_capped(data):
     vae = make_vae(
-        categorical_dims=(3, 2), continuous_capacity_max=6.0, continuous_capacity_steps=6,
+        categorical_dims=(3, 2), continuous_capacity_max=6.0,
+        continuous_capacity_steps=6,
         discrete_capacity_max=10.0, discrete_capacity_steps=5, callbacks=[History()],
     ).fit(data)
     steps = history(vae).steps
-    assert [s["train/continuous_capacity"] for s in steps] == pytest.approx([0, 1, 2, 3, 4, 5])
+    assert [s["train/continuous_capacity"] for s in steps] == pytest.approx(
+        [0, 1, 2, 3, 4, 5]
+    )
     cap = np.log(3) + np.log(2)
     assert [s["train/discrete_capacity"] for s in steps] == pytest.approx(
         [0.0] + [cap] * 5, rel=1e-6

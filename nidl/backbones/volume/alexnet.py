@@ -4,10 +4,8 @@ import torch
 from torch import nn
 
 from ._alexnet_layers import _normalized
-from ._docs import fill_doc
 
 
-@fill_doc
 class AlexNet(nn.Module):
     """3-D AlexNet that encodes a volume into ``n_embedding`` features.
 
@@ -21,9 +19,24 @@ class AlexNet(nn.Module):
     ----------
     n_embedding : int, default=128
         Number of output features.
-    %(in_channels)s
+    in_channels : int, default=1
+        Number of channels of the input.
 
-    %(alexnet_encoder_sections)s
+    Attributes
+    ----------
+    n_embedding : int
+        Number of output features, the ``encoder_out_dim`` of a VAE.
+    in_channels : int
+        Number of channels of the input.
+
+    See Also
+    --------
+    AlexNetDecoder : The decoder that mirrors this network.
+
+    References
+    ----------
+    .. [1] A. Krizhevsky, I. Sutskever and G. E. Hinton, "ImageNet
+       Classification with Deep Convolutional Neural Networks", NeurIPS 2012.
 
     Examples
     --------

@@ -5,7 +5,6 @@ import math
 from torch import nn
 
 from ._alexnet_layers import _normalized
-from ._docs import fill_doc
 from ._mirror import (
     MirrorDecoder,
     check_decoder_arguments,
@@ -24,7 +23,6 @@ def _alexnet_shapes(spatial_shape):
     return shapes
 
 
-@fill_doc
 class AlexNetDecoder(MirrorDecoder):
     """3-D decoder that mirrors an :class:`AlexNet` back to a volume.
 
@@ -40,9 +38,25 @@ class AlexNetDecoder(MirrorDecoder):
 
     Parameters
     ----------
-    %(decoder_parameters)s
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
 
-    %(alexnet_decoder_sections)s
+    Attributes
+    ----------
+    spatial_shape : tuple of int
+        Shape of the output volumes.
+    encoder_shapes : list of tuple of int
+        Spatial shapes of the mirrored encoder's feature maps, from its
+        input (``spatial_shape``) to its deepest map.
+
+    References
+    ----------
+    .. [1] A. Krizhevsky, I. Sutskever and G. E. Hinton, "ImageNet
+       Classification with Deep Convolutional Neural Networks", NeurIPS 2012.
 
     Examples
     --------

@@ -7,10 +7,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._densenet_layers import _channels, _DenseBlock, _initialize, _transition
-from ._docs import fill_doc
 
 
-@fill_doc
 class DenseNet(nn.Module):
     """3-D densely connected network (DenseNet-BC) that encodes a volume.
 
@@ -31,14 +29,30 @@ class DenseNet(nn.Module):
         Channels of the first convolution.
     bn_size : int, default=4
         The bottleneck of each layer has ``bn_size * growth_rate`` channels.
-    %(in_channels)s
+    in_channels : int, default=1
+        Number of channels of the input.
     n_embedding : int, default=512
         Number of output features.
     memory_efficient : bool, default=False
         Recompute the concatenations in the backward pass instead of keeping
         them: slower, and the memory grows linearly with the depth.
 
-    %(densenet_encoder_sections)s
+    Attributes
+    ----------
+    n_embedding : int
+        Number of output features, the ``encoder_out_dim`` of a VAE.
+    in_channels : int
+        Number of channels of the input.
+
+    See Also
+    --------
+    densenet121 : DenseNet-121.
+    DenseNetDecoder : The decoder that mirrors this network.
+
+    References
+    ----------
+    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
+       "Densely Connected Convolutional Networks", CVPR 2017.
 
     Examples
     --------
@@ -88,7 +102,6 @@ class DenseNet(nn.Module):
         return self.embedding(torch.flatten(out, 1))
 
 
-@fill_doc
 def densenet121(**kwargs):
     """3-D DenseNet-121: growth rate 32, blocks of 6, 12, 24 and 16 layers.
 
@@ -102,7 +115,10 @@ def densenet121(**kwargs):
     -------
     encoder : DenseNet
 
-    %(densenet_references)s
+    References
+    ----------
+    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
+       "Densely Connected Convolutional Networks", CVPR 2017.
 
     Examples
     --------

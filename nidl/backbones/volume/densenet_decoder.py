@@ -5,7 +5,6 @@ import math
 from torch import nn
 
 from ._densenet_layers import _channels, _DenseBlock, _initialize, _transition
-from ._docs import fill_doc
 from ._mirror import (
     MirrorDecoder,
     check_decoder_arguments,
@@ -26,7 +25,6 @@ def _densenet_shapes(spatial_shape, n_blocks):
     return shapes
 
 
-@fill_doc
 class DenseNetDecoder(MirrorDecoder):
     """3-D dense decoder that mirrors a :class:`DenseNet` back to a volume.
 
@@ -43,11 +41,31 @@ class DenseNetDecoder(MirrorDecoder):
 
     Parameters
     ----------
-    %(decoder_parameters)s
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
     growth_rate, block_config, num_init_features, bn_size, memory_efficient
         As for :class:`DenseNet`: pass the encoder's values to mirror it.
 
-    %(densenet_decoder_sections)s
+    Attributes
+    ----------
+    spatial_shape : tuple of int
+        Shape of the output volumes.
+    encoder_shapes : list of tuple of int
+        Spatial shapes of the mirrored encoder's feature maps, from its
+        input (``spatial_shape``) to its deepest map.
+
+    See Also
+    --------
+    densenet121_decoder : The decoder of DenseNet-121.
+
+    References
+    ----------
+    .. [1] G. Huang, Z. Liu, L. van der Maaten and K. Q. Weinberger,
+       "Densely Connected Convolutional Networks", CVPR 2017.
 
     Examples
     --------
@@ -98,12 +116,24 @@ class DenseNetDecoder(MirrorDecoder):
         _initialize(self)
 
 
-@fill_doc
 def densenet121_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`densenet121` back to volumes of
     ``spatial_shape``.
 
-    %(densenet_decoder_factory)s
+    Parameters
+    ----------
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
+    **kwargs
+        ``bn_size`` and ``memory_efficient``, as given to the encoder.
+
+    Returns
+    -------
+    decoder : DenseNetDecoder
 
     Examples
     --------

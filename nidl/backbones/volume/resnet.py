@@ -6,7 +6,6 @@ import torch
 from sklearn.utils import check_scalar
 from torch import nn
 
-from ._docs import fill_doc
 from ._resnet_layers import (
     _block,
     _check_layers,
@@ -25,7 +24,6 @@ def _add_shortcut(block, x, out):
     return block.relu(out + shortcut)
 
 
-@fill_doc
 class BasicBlock(nn.Module):
     """Residual block of two 3x3x3 convolutions (ResNet-18 and -34).
 
@@ -51,9 +49,14 @@ class BasicBlock(nn.Module):
         a basic block is ``planes`` wide.
     dilation : int, default=1
         Dilation of both convolutions.
-    %(resnet_norm_layer)s
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
 
-    %(resnet_references)s
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -96,7 +99,6 @@ class BasicBlock(nn.Module):
         return _add_shortcut(self, x, out)
 
 
-@fill_doc
 class Bottleneck(nn.Module):
     """Residual block 1x1x1, 3x3x3, 1x1x1 convolutions (ResNet-50 and deeper).
 
@@ -122,9 +124,14 @@ class Bottleneck(nn.Module):
         Channels per group of the 3x3x3 convolution for ``planes=64``.
     dilation : int, default=1
         Dilation of the 3x3x3 convolution.
-    %(resnet_norm_layer)s
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
 
-    %(resnet_references)s
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -170,7 +177,6 @@ class Bottleneck(nn.Module):
         return _add_shortcut(self, x, out)
 
 
-@fill_doc
 class ResNet(nn.Module):
     """3-D residual network that encodes a volume into ``n_embedding`` features.
 
@@ -185,7 +191,8 @@ class ResNet(nn.Module):
         Class of the residual blocks.
     layers : sequence of 4 int
         Number of blocks of each stage.
-    %(in_channels)s
+    in_channels : int, default=1
+        Number of channels of the input.
     zero_init_residual : bool, default=False
         Initialise the last normalisation of each block to zero, so that
         every block starts as the identity.
@@ -202,14 +209,31 @@ class ResNet(nn.Module):
     replace_stride_with_dilation : sequence of 3 bool, default=None
         For the stages 2 to 4, whether to keep the size and dilate the
         convolutions instead of halving it; None is ``(False, False, False)``.
-    %(resnet_norm_layer)s
+    norm_layer : callable, default=None
+        Normalisation, called with a number of channels;
+        ``torch.nn.BatchNorm3d`` if None.
     initial_kernel_size : int, default=7
         Kernel size of the first convolution; its stride is 2 for 7, 1 for
         any other size.
     n_embedding : int, default=512
         Number of output features.
 
-    %(resnet_encoder_sections)s
+    Attributes
+    ----------
+    n_embedding : int
+        Number of output features, the ``encoder_out_dim`` of a VAE.
+    in_channels : int
+        Number of channels of the input.
+
+    See Also
+    --------
+    resnet18, resnet50 : The usual depths.
+    ResNetDecoder : The decoder that mirrors this network.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -311,11 +335,22 @@ class ResNetTruncated(ResNet):
         return self._feature_maps(x)
 
 
-@fill_doc
 def resnet18(**kwargs):
     """3-D ResNet-18: basic blocks, 2-2-2-2 per stage.
 
-    %(resnet_factory)s
+    Parameters
+    ----------
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNet
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -328,11 +363,22 @@ def resnet18(**kwargs):
     return ResNet(BasicBlock, (2, 2, 2, 2), **kwargs)
 
 
-@fill_doc
 def resnet50(**kwargs):
     """3-D ResNet-50: bottleneck blocks, 3-4-6-3 per stage.
 
-    %(resnet_factory)s
+    Parameters
+    ----------
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNet
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -347,11 +393,19 @@ def resnet50(**kwargs):
     return ResNet(Bottleneck, (3, 4, 6, 3), **kwargs)
 
 
-@fill_doc
 def resnet18_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-18.
 
-    %(resnet_trunc_factory)s
+    Parameters
+    ----------
+    depth : int
+        Number of stages kept, from 0 to 4.
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNetTruncated
 
     Examples
     --------
@@ -365,11 +419,19 @@ def resnet18_trunc(depth, **kwargs):
     return ResNetTruncated(BasicBlock, (2, 2, 2, 2), depth=depth, **kwargs)
 
 
-@fill_doc
 def resnet50_trunc(depth, **kwargs):
     """The stem and first ``depth`` stages of a 3-D ResNet-50.
 
-    %(resnet_trunc_factory)s
+    Parameters
+    ----------
+    depth : int
+        Number of stages kept, from 0 to 4.
+    **kwargs
+        Arguments of :class:`ResNet` after ``layers``.
+
+    Returns
+    -------
+    encoder : ResNetTruncated
 
     Examples
     --------

@@ -4,7 +4,6 @@ import math
 
 from torch import nn
 
-from ._docs import fill_doc
 from ._mirror import (
     MirrorDecoder,
     check_decoder_arguments,
@@ -35,7 +34,6 @@ def _resnet_shapes(spatial_shape, initial_kernel_size, geometry):
     return shapes
 
 
-@fill_doc
 class ResNetDecoder(MirrorDecoder):
     """3-D residual decoder that mirrors a :class:`ResNet` back to a volume.
 
@@ -54,12 +52,32 @@ class ResNetDecoder(MirrorDecoder):
         Class of the residual blocks.
     layers : sequence of 4 int
         Number of blocks of each stage, in the order of the encoder.
-    %(decoder_parameters)s
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
     zero_init_residual, groups, width_per_group, replace_stride_with_dilation, \
 norm_layer, initial_kernel_size
         As for :class:`ResNet`: pass the encoder's values to mirror it.
 
-    %(resnet_decoder_sections)s
+    Attributes
+    ----------
+    spatial_shape : tuple of int
+        Shape of the output volumes.
+    encoder_shapes : list of tuple of int
+        Spatial shapes of the mirrored encoder's feature maps, from its
+        input (``spatial_shape``) to its deepest map.
+
+    See Also
+    --------
+    resnet18_decoder, resnet50_decoder : The decoders of the usual depths.
+
+    References
+    ----------
+    .. [1] K. He, X. Zhang, S. Ren and J. Sun, "Deep Residual Learning for
+       Image Recognition", CVPR 2016.
 
     Examples
     --------
@@ -125,11 +143,23 @@ norm_layer, initial_kernel_size
         _initialize(self, zero_init_residual)
 
 
-@fill_doc
 def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet18` back to volumes of ``spatial_shape``.
 
-    %(resnet_decoder_factory)s
+    Parameters
+    ----------
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
+    **kwargs
+        Other arguments of :class:`ResNetDecoder`, as given to the encoder.
+
+    Returns
+    -------
+    decoder : ResNetDecoder
 
     Examples
     --------
@@ -143,11 +173,23 @@ def resnet18_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
                          out_channels, **kwargs)
 
 
-@fill_doc
 def resnet50_decoder(spatial_shape, in_features, out_channels=1, **kwargs):
     """Decoder that mirrors :func:`resnet50` back to volumes of ``spatial_shape``.
 
-    %(resnet_decoder_factory)s
+    Parameters
+    ----------
+    spatial_shape : tuple of 3 int
+        Shape of the output volumes, without the channel axis.
+    in_features : int
+        Number of input features (a VAE's ``latent_dim``).
+    out_channels : int, default=1
+        Number of channels of the output.
+    **kwargs
+        Other arguments of :class:`ResNetDecoder`, as given to the encoder.
+
+    Returns
+    -------
+    decoder : ResNetDecoder
 
     Examples
     --------

@@ -105,9 +105,12 @@ class VAETrainingMixin:
             changing = scheduled or bool(set(in_force) - {"beta"})
             self.log_dict(
                 {f"train/{name}": value for name, value in in_force.items()},
-                on_step=bool(changing),
+                on_step=changing,
                 on_epoch=not changing,
                 batch_size=x.shape[0],
+                # The same value in every process; an epoch mean is still
+                # reduced across them, as Lightning asks.
+                sync_dist=not changing,
             )
         return losses
 
@@ -145,7 +148,7 @@ class VAETrainingMixin:
         return self._losses(batch, "val")
 
     def configure_optimizers(self):
-        """One AdamW over all parameters, with ``lr`` and ``weight_decay``.
+        """A list holding one AdamW over all parameters, with ``lr`` and ``weight_decay``.
 
         A learned observation scale has no weight decay. Where torch has a
         fused AdamW for the parameters' device (CPU, CUDA), it is used: the
@@ -164,6 +167,8 @@ class VAETrainingMixin:
             p.is_floating_point() and p.device.type in _FUSED_DEVICES
             for p in parameters
         )
-        return torch.optim.AdamW(
-            groups, lr=self.lr, weight_decay=self.weight_decay, fused=fused
-        )
+        return [
+            torch.optim.AdamW(
+                groups, lr=self.lr, weight_decay=self.weight_decay, fused=fused
+            )
+        ]

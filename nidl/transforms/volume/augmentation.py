@@ -22,7 +22,6 @@ from .._utils import (
     check_probability,
     check_range,
     check_shape,
-    fill_doc,
     is_number,
     is_positive_int,
     to_numpy,
@@ -48,7 +47,6 @@ __all__ = [
 ]
 
 
-@fill_doc
 class RandomGaussianBlur(VolumeTransform):
     r"""Blur a volume with a Gaussian kernel of random width.
 
@@ -62,7 +60,8 @@ class RandomGaussianBlur(VolumeTransform):
     sigma : tuple of 2 or 6 floats, default=(0, 2)
         Range ``(a, b)`` of the standard deviation along every axis, or one
         range per axis, ``(a_x, b_x, a_y, b_y, a_z, b_z)``.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -108,7 +107,6 @@ class RandomGaussianBlur(VolumeTransform):
         return as_type_of(ndimage.gaussian_filter(to_numpy(data), widths), data)
 
 
-@fill_doc
 class RandomGaussianNoise(VolumeTransform):
     r"""Add Gaussian noise of random mean and standard deviation.
 
@@ -122,7 +120,8 @@ class RandomGaussianNoise(VolumeTransform):
         Mean of the noise, or a range ``(low, high)`` to draw it from.
     std : (float, float), default=(0.1, 1.0)
         Range of the standard deviation of the noise.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -150,7 +149,9 @@ class RandomGaussianNoise(VolumeTransform):
         mean = self.mean if is_number(self.mean) else uniform(*self.mean)
         std = uniform(*self.std)
         if isinstance(data, torch.Tensor):
-            dtype = data.dtype if data.is_floating_point() else torch.get_default_dtype()
+            dtype = (
+                data.dtype if data.is_floating_point() else torch.get_default_dtype()
+            )
         else:
             dtype = torch.float64 if data.dtype == np.float64 else torch.float32
         # Drawn on the CPU, so the noise is the same whatever the device.
@@ -160,7 +161,6 @@ class RandomGaussianNoise(VolumeTransform):
         return data + noise.numpy()
 
 
-@fill_doc
 class RandomFlip(VolumeTransform):
     """Reverse a volume along randomly chosen spatial axes.
 
@@ -177,7 +177,8 @@ class RandomFlip(VolumeTransform):
         The axes that may be flipped.
     flip_probability : float, default=1.0
         Probability of flipping each axis.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -231,7 +232,6 @@ class RandomFlip(VolumeTransform):
         return np.flip(data, dims).copy() if dims else data.copy()
 
 
-@fill_doc
 class RandomRotation(VolumeTransform):
     """Rotate a volume by a random multiple of 90 degrees in given planes.
 
@@ -251,7 +251,8 @@ class RandomRotation(VolumeTransform):
         The plane of rotation, or several planes, each rotated in turn.
     rotation_probability : float, default=1.0
         Probability of rotating in each plane.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -276,11 +277,17 @@ class RandomRotation(VolumeTransform):
             "such pairs, e.g. ((0, 1), (1, 2))."
         )
         planes = as_tuple(axes, message)
-        if len(planes) == 2 and all(isinstance(a, (numbers.Integral, str)) for a in planes):
+        if len(planes) == 2 and all(
+            isinstance(a, (numbers.Integral, str)) for a in planes
+        ):
             planes = (planes,)
         checked = []
         for plane in planes:
-            if isinstance(plane, str) or not hasattr(plane, "__len__") or len(plane) != 2:
+            if (
+                isinstance(plane, str)
+                or not hasattr(plane, "__len__")
+                or len(plane) != 2
+            ):
                 raise ValueError(message)
             pair = tuple(check_axis(a, f"axes={axes!r}", owner) for a in plane)
             if pair[0] == pair[1]:
@@ -327,7 +334,6 @@ class RandomRotation(VolumeTransform):
         return np.ascontiguousarray(data) if rotated else data.copy()
 
 
-@fill_doc
 class RandomResizedCrop(VolumeTransform):
     """Crop a random box of a volume and resize it to a target shape.
 
@@ -341,14 +347,16 @@ class RandomResizedCrop(VolumeTransform):
 
     Parameters
     ----------
-    %(target_shape)s
+    target_shape : int or (int, int, int)
+        Spatial shape of the output; one int gives a cube.
     scale : (float, float), default=(0.08, 1.0)
         Range of the fraction of the volume that the box covers.
     ratio : (float, float), default=(0.75, 1.33)
         Range of the aspect of each side of the box.
     interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
         How the crop is resampled to ``target_shape``.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -390,7 +398,6 @@ class RandomResizedCrop(VolumeTransform):
         return resample_voxel_grid(crop, self.target_shape, step, self.interpolation)
 
 
-@fill_doc
 class RandomErasing(VolumeTransform):
     """Erase random boxes of a volume.
 
@@ -415,7 +422,8 @@ class RandomErasing(VolumeTransform):
         standard normal noise.
     inplace : bool, default=False
         Whether to erase in the input itself rather than in a copy.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     References
     ----------

@@ -23,7 +23,6 @@ from .._utils import (
     check_callable,
     check_range,
     check_shape,
-    fill_doc,
     image_to_volume,
     is_number,
     to_numpy,
@@ -45,7 +44,6 @@ __all__ = ["CropOrPad", "Resample", "Resize", "RobustRescaling", "ZNormalization
 # --------------------------------------------------------------------------
 
 
-@fill_doc
 class ZNormalization(VolumeTransform):
     r"""Standardise intensities: zero mean and unit variance per channel.
 
@@ -57,11 +55,16 @@ class ZNormalization(VolumeTransform):
 
     Parameters
     ----------
-    %(masking_fn)s
+    masking_fn : callable or None, default=None
+        Function that takes one channel (an array or a tensor of shape
+        ``(X, Y, Z)``) and returns a boolean mask of the same shape:
+        the voxels the statistics are computed from, e.g.
+        ``lambda v: v > 0`` for the foreground. None uses every voxel.
     eps : float, default=1e-8
         Added to the standard deviation, so that a constant channel does not
         divide by zero.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -100,7 +103,6 @@ class ZNormalization(VolumeTransform):
         return map_channels(data, self.masking_fn, self.name, standardise)
 
 
-@fill_doc
 class RobustRescaling(VolumeTransform):
     r"""Clip intensities to percentiles and rescale them to a range.
 
@@ -118,8 +120,13 @@ class RobustRescaling(VolumeTransform):
     percentiles : (float, float), default=(1, 99)
         Percentiles, between 0 and 100, at which intensities are clipped;
         ``(0, 100)`` is a plain min-max rescaling.
-    %(masking_fn)s
-    %(p)s
+    masking_fn : callable or None, default=None
+        Function that takes one channel (an array or a tensor of shape
+        ``(X, Y, Z)``) and returns a boolean mask of the same shape:
+        the voxels the statistics are computed from, e.g.
+        ``lambda v: v > 0`` for the foreground. None uses every voxel.
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -176,7 +183,6 @@ class RobustRescaling(VolumeTransform):
 # --------------------------------------------------------------------------
 
 
-@fill_doc
 class CropOrPad(VolumeTransform):
     """Crop or pad a volume, about its centre, to a target shape.
 
@@ -188,7 +194,8 @@ class CropOrPad(VolumeTransform):
 
     Parameters
     ----------
-    %(target_shape)s
+    target_shape : int or (int, int, int)
+        Spatial shape of the output; one int gives a cube.
     padding_mode : str, default="constant"
         How padded voxels are filled, as in :func:`numpy.pad`: 'constant',
         'edge', 'linear_ramp', 'maximum', 'mean', 'median', 'minimum',
@@ -196,7 +203,8 @@ class CropOrPad(VolumeTransform):
     constant_values : float or (float, float, float), default=0.0
         Value of the padded voxels in 'constant' mode, or one value per
         spatial axis.
-    %(p)s
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -211,7 +219,8 @@ class CropOrPad(VolumeTransform):
            [0., 1., 1., 0.],
            [0., 1., 1., 0.]])
     >>> CropOrPad((10, 12, 8))
-    CropOrPad(target_shape=(10, 12, 8), padding_mode='constant', constant_values=0.0, p=None)
+    CropOrPad(target_shape=(10, 12, 8), padding_mode='constant',
+    constant_values=0.0, p=None)
     """
 
     _accepts_images = True
@@ -306,7 +315,6 @@ class CropOrPad(VolumeTransform):
         return volume_to_image(image, self.apply_transform(volume), affine)
 
 
-@fill_doc
 class Resize(VolumeTransform):
     """Resample a volume to a target shape, keeping its field of view.
 
@@ -318,9 +326,14 @@ class Resize(VolumeTransform):
 
     Parameters
     ----------
-    %(target_shape)s
-    %(interpolation)s
-    %(p)s
+    target_shape : int or (int, int, int)
+        Spatial shape of the output; one int gives a cube.
+    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
+        How values between voxel centres are computed: linear for
+        intensities, nearest for label maps, cubic B-splines ("cubic"
+        is an alias of "bspline") for smoother, slower results.
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
@@ -357,7 +370,6 @@ class Resize(VolumeTransform):
         return volume_to_image(image, self.apply_transform(volume), affine)
 
 
-@fill_doc
 class Resample(VolumeTransform):
     """Resample a volume to a target voxel size, in millimetres.
 
@@ -374,8 +386,12 @@ class Resample(VolumeTransform):
     ----------
     target : float or (float, float, float), default=1.0
         Output voxel size in mm, the same along all axes or one per axis.
-    %(interpolation)s
-    %(p)s
+    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
+        How values between voxel centres are computed: linear for
+        intensities, nearest for label maps, cubic B-splines ("cubic"
+        is an alias of "bspline") for smoother, slower results.
+    p : float or None, default=None
+        Probability of applying the transform; None applies it always.
 
     Examples
     --------
