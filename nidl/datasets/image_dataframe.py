@@ -468,7 +468,8 @@ class ImageDataFrameDataset(Dataset):
             else:
                 raise ValueError(
                     f"cannot read {path}: its extension is not one of "
-                    f"{SUPPORTED_SUFFIXES}. Pass a function that reads it as image_loader."
+                    f"{SUPPORTED_SUFFIXES}. Pass a function that reads it as "
+                    "image_loader."
                 )
             if self.transform is not None:
                 continue

@@ -61,7 +61,8 @@ def batch_input(batch, key=None):
     >>> batch_input({"image": x}, key="img")
     Traceback (most recent call last):
     ...
-    ValueError: the batches are dictionaries without the key 'img' named by input_key; their keys are 'image'. Set input_key to the key of the input.
+    ValueError: the batches are dictionaries without the key 'img' named by
+    input_key; their keys are 'image'. Set input_key to the key of the input.
     """
     if isinstance(batch, Mapping):
         x = _read_key(batch, key)
@@ -259,7 +260,9 @@ def collate(items):
     first = items[0]
     if isinstance(first, (tuple, list)) and any(field is None for field in first):
         return type(first)(
-            None if first[index] is None else default_collate([item[index] for item in items])
+            None
+            if first[index] is None
+            else default_collate([item[index] for item in items])
             for index in range(len(first))
         )
     return default_collate(items)
@@ -302,7 +305,10 @@ def make_loader(X, y=None, *, batch_size, shuffle=False):
         return _sliced_loader(X) or X
     tensors = (X,) if y is None else (X, y)
     return DataLoader(
-        TensorBatches(*tensors), batch_size=batch_size, shuffle=shuffle, collate_fn=_identity
+        TensorBatches(*tensors),
+        batch_size=batch_size,
+        shuffle=shuffle,
+        collate_fn=_identity,
     )
 
 
@@ -326,7 +332,8 @@ def _sliced_loader(loader):
     )
     shuffled = type(sampler) is RandomSampler
     if shuffled:
-        plain = plain and not sampler.replacement and sampler.num_samples == len(dataset)
+        every_sample_once = sampler.num_samples == len(dataset)
+        plain = plain and not sampler.replacement and every_sample_once
     else:
         plain = plain and type(sampler) is SequentialSampler
     if not plain:
@@ -359,7 +366,8 @@ def iterate_batches(X, y=None, *, batch_size):
     """
     loader = make_loader(X, y, batch_size=batch_size)
     dataset, size = loader.dataset, loader.batch_size
-    if not (isinstance(dataset, TensorBatches) and type(loader.sampler) is SequentialSampler):
+    in_order = type(loader.sampler) is SequentialSampler
+    if not (isinstance(dataset, TensorBatches) and in_order):
         return iter(loader)
     stop = len(dataset) - len(dataset) % size if loader.drop_last else len(dataset)
     return (dataset[start : start + size] for start in range(0, stop, size))

@@ -123,15 +123,17 @@ def check_floating(x, where):
     >>> check_floating(torch.zeros(2, 3, dtype=torch.uint8), "batch 0 of epoch 0")
     Traceback (most recent call last):
     ...
-    ValueError: batch 0 of epoch 0 holds uint8 values, not floating-point ones; make the dataset return floating-point tensors (for example x.float()).
+    ValueError: batch 0 of epoch 0 holds uint8 values, not floating-point ones;
+    make the dataset return floating-point tensors (for example x.float()).
     """
     floating = x.is_floating_point() if isinstance(x, torch.Tensor) else (
         np.issubdtype(x.dtype, np.floating)
     )
     if not floating:
         raise ValueError(
-            f"{where} holds {str(x.dtype).removeprefix('torch.')} values, not floating-point ones; make the "
-            "dataset return floating-point tensors (for example x.float())."
+            f"{where} holds {str(x.dtype).removeprefix('torch.')} values, not "
+            "floating-point ones; make the dataset return floating-point tensors "
+            "(for example x.float())."
         )
 
 
@@ -169,7 +171,9 @@ def check_batch(x, sample_shape, where):
     >>> check_batch(torch.ones(4, 2), (3,), "batch 1 of epoch 0")
     Traceback (most recent call last):
     ...
-    ValueError: batch 1 of epoch 0 has samples of shape (2,), but the first batch had samples of shape (3,); make every sample the same shape (crop or pad them in the dataset).
+    ValueError: batch 1 of epoch 0 has samples of shape (2,), but the first batch
+    had samples of shape (3,); make every sample the same shape (crop or pad
+    them in the dataset).
     """
     if not isinstance(x, torch.Tensor):
         raise TypeError(
@@ -210,8 +214,10 @@ def non_finite_batch_error(where, x=None):
     --------
     >>> import torch
     >>> from nidl.utils.validation import non_finite_batch_error
-    >>> non_finite_batch_error("batch 3 of epoch 1", torch.tensor([[0.0, float("nan")]]))
-    ValueError('batch 3 of epoch 1 holds NaN values; remove or replace them in the dataset (for example with torch.nan_to_num) and fit again.')
+    >>> batch = torch.tensor([[0.0, float("nan")]])
+    >>> non_finite_batch_error("batch 3 of epoch 1", batch)
+    ValueError('batch 3 of epoch 1 holds NaN values; remove or replace them in
+    the dataset (for example with torch.nan_to_num) and fit again.')
     """
     if x is None:
         problem = "NaN or infinite values"

@@ -148,7 +148,7 @@ class VAETrainingMixin:
         return self._losses(batch, "val")
 
     def configure_optimizers(self):
-        """A list holding one AdamW over all parameters, with ``lr`` and ``weight_decay``.
+        """A list holding one AdamW over all parameters (``lr``, ``weight_decay``).
 
         A learned observation scale has no weight decay. Where torch has a
         fused AdamW for the parameters' device (CPU, CUDA), it is used: the
