@@ -44,7 +44,8 @@ class Strings(Dataset):
 
 def make_vae(encoder_out_dim=16, decoder_out=N_FEATURES, encoder=None, **params):
     torch.manual_seed(0)
-    decoder = nn.Sequential(nn.Linear(max(params.get("latent_dim", 2), 1), 16), nn.ReLU(), nn.Linear(16, decoder_out))
+    decoder = nn.Sequential(nn.Linear(max(params.get("latent_dim", 2), 1), 16),
+                            nn.ReLU(), nn.Linear(16, decoder_out))
     options = {"encoder_out_dim": encoder_out_dim, "latent_dim": 2, "random_state": 0,
                "stochastic_transform": False, **QUIET}
     options.update(params)
@@ -64,29 +65,36 @@ BAD_INPUTS = [
     ("inf in the data", {}, with_inf, ValueError, "Input X contains infinity"),
     ("NaN in a tensor", {}, torch.from_numpy(with_nan), ValueError, "contains NaN"),
     ("NaN in a DataLoader's first batch", {},
-     DataLoader(TensorDataset(torch.from_numpy(with_nan)), batch_size=8), ValueError, "contains NaN"),
+     DataLoader(TensorDataset(torch.from_numpy(with_nan)), batch_size=8), ValueError,
+     "contains NaN"),
     ("empty array", {}, np.zeros((0, N_FEATURES), np.float32), ValueError, "0 sample"),
-    ("empty Dataset", {}, TensorDataset(torch.zeros(0, N_FEATURES)), ValueError, "empty Dataset"),
-    ("empty DataLoader", {}, DataLoader(TensorDataset(torch.zeros(0, N_FEATURES))), ValueError,
-     "empty DataLoader"),
+    ("empty Dataset", {}, TensorDataset(torch.zeros(0, N_FEATURES)), ValueError,
+     "empty Dataset"),
+    ("empty DataLoader", {}, DataLoader(TensorDataset(torch.zeros(0, N_FEATURES))),
+     ValueError, "empty DataLoader"),
     ("one-dimensional data", {}, GOOD[0], ValueError, "Expected 2D array"),
-    ("non-numeric data", {}, np.array([["a"] * N_FEATURES] * 4), ValueError, "could not convert"),
-    ("Dataset of strings", {}, Strings(), ValueError, "could not convert string to float"),
-    ("encoder_out_dim not what the encoder returns", {"encoder_out_dim": 12}, GOOD, ValueError,
-     r"encoder_out_dim=12; set encoder_out_dim=16"),
+    ("non-numeric data", {}, np.array([["a"] * N_FEATURES] * 4), ValueError,
+     "could not convert"),
+    ("Dataset of strings", {}, Strings(), ValueError,
+     "could not convert string to float"),
+    ("encoder_out_dim not what the encoder returns", {"encoder_out_dim": 12}, GOOD,
+     ValueError, r"encoder_out_dim=12; set encoder_out_dim=16"),
     ("decoder output not shaped like the input", {"decoder_out": 5}, GOOD, ValueError,
      r"decoder returns samples of shape \(5,\)"),
-    ("latent_dim < 1", {"latent_dim": 0}, GOOD, ValueError, "latent_dim == 0, must be >= 1"),
+    ("latent_dim < 1", {"latent_dim": 0}, GOOD, ValueError,
+     "latent_dim == 0, must be >= 1"),
     ("negative beta", {"beta": -1.0}, GOOD, ValueError, "beta"),
     ("unknown default_dist", {"default_dist": "poisson"}, GOOD, ValueError,
      "'normal', 'laplace', 'bernoulli'"),
-    ("batch_size < 1", {"batch_size": 0}, GOOD, ValueError, "batch_size == 0, must be >= 1"),
+    ("batch_size < 1", {"batch_size": 0}, GOOD, ValueError,
+     "batch_size == 0, must be >= 1"),
     ("misspelt Trainer option", {"max_epoch": 2}, GOOD, TypeError, "max_epoch"),
 ]
 
 
 @pytest.mark.parametrize(
-    "params, data, error, match", [case[1:] for case in BAD_INPUTS], ids=[case[0] for case in BAD_INPUTS]
+    "params, data, error, match", [case[1:] for case in BAD_INPUTS],
+    ids=[case[0] for case in BAD_INPUTS]
 )
 def test_bad_input_fails_before_training(params, data, error, match):
     vae = make_vae(**params)
@@ -118,7 +126,8 @@ def test_fitted_estimator_refuses_bad_data_for_transform(data, match):
         vae.transform(data)
 
 
-@pytest.mark.parametrize("params, data, error, match", [case[1:] for case in BAD_INPUTS[:2]])
+@pytest.mark.parametrize("params, data, error, match",
+                         [case[1:] for case in BAD_INPUTS[:2]])
 def test_failed_refit_leaves_the_fitted_estimator_as_it_was(params, data, error, match):
     vae = make_vae().fit(GOOD)
     before = vae.transform(GOOD)
@@ -166,20 +175,24 @@ class Ragged(Dataset):
 
 #: (case, training data, message pattern): the first batch is clean.
 BAD_LATER_BATCHES = [
-    ("NaN in the 3rd batch", DataLoader(TensorDataset(batches_with(1, float("nan"))), batch_size=4),
+    ("NaN in the 3rd batch",
+     DataLoader(TensorDataset(batches_with(1, float("nan"))), batch_size=4),
      r"^batch 2 of epoch 0 holds NaN values; remove or replace them"),
-    ("inf in the 3rd batch", DataLoader(TensorDataset(batches_with(3, -float("inf"))), batch_size=4),
+    ("inf in the 3rd batch",
+     DataLoader(TensorDataset(batches_with(3, -float("inf"))), batch_size=4),
      r"^batch 2 of epoch 0 holds infinite values; remove or replace them"),
-    ("NaN from a Dataset read sample by sample", DataLoader(Samples(batches_with(0, float("nan"))), batch_size=4),
+    ("NaN from a Dataset read sample by sample",
+     DataLoader(Samples(batches_with(0, float("nan"))), batch_size=4),
      r"^batch 2 of epoch 0 holds NaN values"),
     ("3rd batch of another sample shape", DataLoader(Ragged(), batch_size=4),
-     (r"^batch 2 of epoch 0 has samples of shape \(9,\), but the first batch had samples of "
-      r"shape \(8,\); make every sample the same shape")),
+     (r"^batch 2 of epoch 0 has samples of shape \(9,\), but the first batch "
+      r"had samples of shape \(8,\); make every sample the same shape")),
 ]
 
 
 @pytest.mark.parametrize(
-    "data, match", [case[1:] for case in BAD_LATER_BATCHES], ids=[case[0] for case in BAD_LATER_BATCHES]
+    "data, match", [case[1:] for case in BAD_LATER_BATCHES],
+    ids=[case[0] for case in BAD_LATER_BATCHES]
 )
 def test_bad_later_batch_fails_before_its_step_and_leaves_the_fit(data, match):
     class RecordingEncoder(CountingEncoder):
@@ -222,7 +235,8 @@ def test_bad_batch_in_a_later_epoch_names_the_epoch():
 
 def test_bad_validation_batch_names_the_validation_batch():
     val = DataLoader(TensorDataset(batches_with(0, float("nan"))), batch_size=4)
-    with pytest.raises(ValueError, match=r"^validation batch 2 of epoch 0 holds NaN values"):
+    with pytest.raises(ValueError,
+                       match=r"^validation batch 2 of epoch 0 holds NaN values"):
         make_vae(batch_size=4, num_sanity_val_steps=0).fit(GOOD, val_dataloader=val)
 
 
@@ -234,8 +248,10 @@ def test_integer_batches_are_refused_before_training(dtype):
     name = str(dtype).removeprefix("torch.")
     vae = make_vae()
     loader = DataLoader(TensorDataset(torch.from_numpy(GOOD).to(dtype)), batch_size=4)
-    with pytest.raises(ValueError, match=rf"first batch of the DataLoader holds {name} values, "
-                       r"not floating-point ones; make the dataset return floating-point"):
+    with pytest.raises(ValueError,
+                       match=rf"first batch of the DataLoader holds {name} values, "
+                       r"not floating-point ones; make the dataset return "
+                       r"floating-point"):
         vae.fit(loader)
     assert vae.encoder.training_calls == 0
 
@@ -252,20 +268,23 @@ def more_cpus(monkeypatch):
     """Lightning advises workers only on machines with more than two cores."""
     from pytorch_lightning.trainer.connectors import data_connector
 
-    monkeypatch.setattr(data_connector, "suggested_max_num_workers", lambda n_devices: 8)
+    monkeypatch.setattr(data_connector, "suggested_max_num_workers",
+                        lambda n_devices: 8)
 
 
 def worker_warnings(fit):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit()
-    return [str(w.message) for w in caught if "does not have many workers" in str(w.message)]
+    return [str(w.message) for w in caught
+            if "does not have many workers" in str(w.message)]
 
 
 def test_worker_advice_is_kept_for_a_dataset_read_sample_by_sample(more_cpus):
     data = Samples(torch.from_numpy(GOOD))
     caught = worker_warnings(
-        lambda: make_vae(batch_size=4).fit(DataLoader(data, batch_size=4), val_dataloader=data)
+        lambda: make_vae(batch_size=4).fit(DataLoader(data, batch_size=4),
+                                           val_dataloader=data)
     )
     assert any("'train_dataloader'" in message for message in caught)
     assert any("'val_dataloader'" in message for message in caught)

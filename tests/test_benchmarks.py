@@ -112,8 +112,8 @@ class _InitialHeads(Callback):
 def test_plain_loop_starts_from_nidl_weights(bench, case_name):
     case = getattr(bench, case_name)(tiny(bench))
     recorder = _InitialHeads()
-    vae = bench.make_vae(case, {"max_steps": 1, "channels_last": False}, torch.device("cpu"),
-                         recorder)
+    vae = bench.make_vae(case, {"max_steps": 1, "channels_last": False},
+                         torch.device("cpu"), recorder)
     vae.fit(case.X)
     fc_mu, fc_logvar = bench.plain_heads(case)
     plain = [*case.encoder.parameters(), *case.decoder.parameters(),
@@ -152,7 +152,8 @@ def test_nifti_cache_benchmark_measures_every_condition(tmp_path):
     pytest.importorskip("nilearn")
     bench_nifti = load_script("bench_nifti_cache")
     info, results = bench_nifti.run(n_subjects=6, resolution=4, epochs=2,
-                                    out_dir=str(tmp_path / "cohort"), log=lambda _: None)
+                                    out_dir=str(tmp_path / "cohort"),
+                                    log=lambda _: None)
     cached, in_memory, naive = results
     # The cache's second epoch opens no NIfTI file; the naive Dataset opens
     # every file in every epoch; the tensor none.
@@ -198,5 +199,7 @@ def test_brain_vae_benchmark_measures_every_figure():
         assert np.isfinite(figures[name]), name
     assert 0 <= figures["site_cvae"] <= 1
     line = bench_brain.format_figures(figures).splitlines()[0]
-    assert line.startswith("seed 0: age R^2: VAE ") and "held-out reconstruction R^2: VAE" in line
-    assert "through a nonlinear decoder" in bench_brain.format_figures(figures).splitlines()[2]
+    assert line.startswith("seed 0: age R^2: VAE ")
+    assert "held-out reconstruction R^2: VAE" in line
+    third = bench_brain.format_figures(figures).splitlines()[2]
+    assert "through a nonlinear decoder" in third

@@ -14,7 +14,8 @@ import pytest
 
 import nidl
 
-EXAMPLES = re.compile(r"^Examples\n-{8,}\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)", re.MULTILINE | re.DOTALL)
+EXAMPLES = re.compile(r"^Examples\n-{8,}\n(.*?)(?=^\S[^\n]*\n-{3,}\n|\Z)",
+                      re.MULTILINE | re.DOTALL)
 
 
 def public_modules():
@@ -79,7 +80,8 @@ def test_top_level_modules_declare_all(name):
 
 @pytest.mark.parametrize("module", public_modules(), ids=lambda m: m.__name__)
 def test_all_lists_existing_names(module):
-    missing = [name for name in vars(module).get("__all__", ()) if not hasattr(module, name)]
+    missing = [name for name in vars(module).get("__all__", ())
+               if not hasattr(module, name)]
     assert not missing, f"{module.__name__}.__all__ lists missing names {missing}"
 
 

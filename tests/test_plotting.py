@@ -47,7 +47,8 @@ def test_figures(image_vae):
     assert len(fig.axes) == 8
     images = [ax.get_images()[0].get_array() for ax in fig.axes]
     np.testing.assert_allclose(images[0], X[0])
-    ax = plot_latent_scatter(vae.transform(X), X[:, 0, 0], dims=(1, 2), factor_name="pixel")
+    ax = plot_latent_scatter(vae.transform(X), X[:, 0, 0], dims=(1, 2),
+                             factor_name="pixel")
     assert (ax.get_xlabel(), ax.get_ylabel()) == ("z1", "z2")
     matplotlib.pyplot.close("all")
 
@@ -55,7 +56,8 @@ def test_figures(image_vae):
 def test_flat_samples_need_an_image_shape(image_vae):
     X = np.random.default_rng(0).random((16, 6)).astype(np.float32)
     vae = VAE(nn.Linear(6, 4), nn.Linear(2, 6), encoder_out_dim=4, latent_dim=2,
-              random_state=0, max_epochs=1, enable_progress_bar=False, accelerator="cpu")
+              random_state=0, max_epochs=1, enable_progress_bar=False,
+              accelerator="cpu")
     vae.fit(X)
     with pytest.raises(ValueError, match="image_shape"):
         plot_reconstructions(vae, X)

@@ -124,7 +124,7 @@ class BaseEstimator(
     ``strategy``, ``precision``, ``callbacks``, ...). Trainer options are
     parameters like the others: ``get_params`` lists them, ``set_params``
     changes them and ``sklearn.base.clone`` keeps them. A name that is
-    neither raises a TypeError.
+    neither is refused by ``fit``, with a TypeError that names it.
 
     ``set_params`` only stores values. ``fit`` checks the parameters and the
     data, restores the initial weights of the user's modules and builds the
@@ -177,7 +177,6 @@ class BaseEstimator(
 
     def __init__(self, **trainer_kwargs):
         pl.LightningModule.__init__(self)
-        _check_option_names(self, trainer_kwargs)
         self._trainer_kwargs = dict(trainer_kwargs)
         # The parameter values the estimator's own layers were built from.
         self._built_with = None
@@ -228,7 +227,9 @@ class BaseEstimator(
         Setting a parameter has exactly the effect of passing it to the
         constructor: this only stores values. They are checked, and take
         effect, at the next ``fit``; a fitted estimator is unchanged until
-        then.
+        then. A name that is not a parameter of the estimator is stored as a
+        Trainer option, which ``fit`` refuses if the Trainer has no such
+        option.
 
         Parameters
         ----------
@@ -239,11 +240,6 @@ class BaseEstimator(
         -------
         self : BaseEstimator
             This estimator.
-
-        Raises
-        ------
-        ValueError
-            For a name that is neither a parameter nor a Trainer option.
         """
         own = set(self.parameter_names())
         options = {
@@ -251,10 +247,6 @@ class BaseEstimator(
             for key, value in params.items()
             if key not in own and "__" not in key
         }
-        try:
-            _check_option_names(self, options)
-        except TypeError as error:
-            raise ValueError(str(error)) from None
         self._trainer_kwargs.update(options)
         # A module attribute only takes modules; like the constructor,
         # set_params stores any value there.

@@ -85,7 +85,8 @@ def test_state_dict_keys_follow_upstream():
     assert {"conv1.weight", "bn1.running_mean", "layer1.0.downsample.0.weight",
             "layer4.2.bn3.weight", "embedding.bias"} <= set(keys["resnet"])
     assert {"features.conv0.weight", "features.denseblock1.denselayer6.conv2.weight",
-            "features.transition3.conv.weight", "embedding.weight"} <= set(keys["densenet"])
+            "features.transition3.conv.weight",
+            "embedding.weight"} <= set(keys["densenet"])
     assert {"features.0.weight", "features.14.weight", "features.15.running_var",
             "regressor.weight"} <= set(keys["alexnet"])
 
@@ -104,7 +105,8 @@ def dilated_resnet18(**kwargs):
 
 
 def dilated_resnet18_decoder(shape, in_features, **kwargs):
-    return resnet18_decoder(shape, in_features, width_per_group=4, initial_kernel_size=3,
+    return resnet18_decoder(shape, in_features, width_per_group=4,
+                            initial_kernel_size=3,
                             replace_stride_with_dilation=(False, True, True), **kwargs)
 
 
@@ -146,7 +148,8 @@ FAMILIES = {
     "resnet18-dilated": (dilated_resnet18, dilated_resnet18_decoder, RESNET_MAPS,
                          [(17, 21, 15)]),
     "resnet50": (small_resnet50, small_resnet50_decoder, RESNET_MAPS, [(17, 21, 15)]),
-    "resnet-grouped": (grouped_resnet, grouped_resnet_decoder, RESNET_MAPS, [(13, 8, 11)]),
+    "resnet-grouped": (grouped_resnet, grouped_resnet_decoder, RESNET_MAPS,
+                       [(13, 8, 11)]),
     "densenet": (small_densenet, small_densenet_decoder,
                  ["features.conv0", "features.pool0", "features.transition1",
                   "features.transition2", "features.transition3"],
@@ -199,7 +202,8 @@ def test_full_size_decoders_mirror_the_default_encoders():
 
 def test_width_per_group():
     encoder = resnet18(width_per_group=8)
-    widths = [m.out_channels for m in encoder.modules() if isinstance(m, torch.nn.Conv3d)]
+    widths = [m.out_channels for m in encoder.modules()
+              if isinstance(m, torch.nn.Conv3d)]
     assert sorted(set(widths)) == [8, 16, 32, 64]
     assert encoder.embedding.in_features == 64
     with torch.device("meta"):
@@ -212,10 +216,12 @@ def test_width_per_group():
 def test_zero_init_residual(build):
     def last_norms(module):
         return [block.bn3 if isinstance(block, Bottleneck) else block.bn2
-                for block in module.modules() if isinstance(block, (BasicBlock, Bottleneck))]
+                for block in module.modules()
+                if isinstance(block, (BasicBlock, Bottleneck))]
 
     assert all((norm.weight == 1).all() for norm in last_norms(build()))
-    assert all((norm.weight == 0).all() for norm in last_norms(build(zero_init_residual=True)))
+    zero_init = build(zero_init_residual=True)
+    assert all((norm.weight == 0).all() for norm in last_norms(zero_init))
     decoder = small_resnet18_decoder((9, 9, 9), 2, zero_init_residual=True)
     assert all((norm.weight == 0).all() for norm in last_norms(decoder))
 
@@ -264,7 +270,8 @@ def test_vae_with_resnet18_on_odd_volumes():
     "build, match",
     [
         (lambda: ResNet(BasicBlock, (2, 2, 2)), "layers"),
-        (lambda: resnet18(replace_stride_with_dilation=(True,)), "replace_stride_with_dilation"),
+        (lambda: resnet18(replace_stride_with_dilation=(True,)),
+         "replace_stride_with_dilation"),
         (lambda: resnet18(groups=2), "groups=1"),
         (lambda: resnet18(width_per_group=0), "width_per_group"),
         (lambda: Bottleneck(16, 4, base_width=8), "base_width"),

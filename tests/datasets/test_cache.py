@@ -28,6 +28,11 @@ from nidl.datasets.image_dataframe import (
 SHAPE = (6, 7, 5)
 
 
+
+def image_of(item):
+    """The image of a dataset item: the item itself, or the first of (image, label)."""
+    return item[0] if isinstance(item, tuple) else item
+
 def write_nifti(path, data):
     nibabel.Nifti1Image(np.asarray(data, dtype=np.float32), np.eye(4)).to_filename(
         str(path)
@@ -113,7 +118,7 @@ def entries(cache_dir):
 
 
 def items(dataset):
-    return [np.array(dataset[i][0]) for i in range(len(dataset))]
+    return [np.array(image_of(dataset[i])) for i in range(len(dataset))]
 
 
 # -- what is cached ----------------------------------------------------------------
@@ -156,11 +161,11 @@ def test_hits_are_memory_mapped_copy_on_write(cohort):
     root, table, cache_dir = cohort
     dataset = ImageDataFrameDataset(root, table, cache_dir=cache_dir)
     dataset[0]
-    image = dataset[0][0]
+    image = dataset[0]
     assert type(image) is np.ndarray and isinstance(image.base, np.memmap)
     assert image.dtype == np.float32 and image.shape == (1, *SHAPE)
     image[:] = -1.0  # an in-place transform would do this
-    np.testing.assert_allclose(dataset[0][0][0], volume(0), rtol=1e-6)
+    np.testing.assert_allclose(dataset[0][0], volume(0), rtol=1e-6)
     # The entry is a plain .npy file, uncompressed.
     path = os.path.join(cache_dir, entries(cache_dir)[0])
     assert os.path.getsize(path) < 4 * np.prod(SHAPE) + 256
@@ -175,7 +180,7 @@ def test_random_steps_run_at_every_read(cohort, nifti_reads):
         root, table, transform=Compose([Scale(2), noise, Scale(3)]),
         cache_dir=cache_dir
     )
-    a, b = dataset[1][0], dataset[1][0]
+    a, b = dataset[1], dataset[1]
     assert len(nifti_reads) == 1 and noise.calls == 2
     np.testing.assert_allclose(a, (2 * volume(1)[None] + 1) * 3, rtol=1e-6)
     np.testing.assert_allclose(b - a, 3.0, rtol=1e-5)
@@ -222,7 +227,7 @@ def test_changing_a_cached_transform_recomputes(cohort, nifti_reads):
         dataset = ImageDataFrameDataset(
             root, table, transform=CropOrPad(shape), cache_dir=cache_dir
         )
-        assert dataset[0][0].shape == (1, *shape)
+        assert dataset[0].shape == (1, *shape)
     assert len(nifti_reads) == 2 and len(entries(cache_dir)) == 2
 
 
@@ -299,7 +304,7 @@ def test_an_interrupted_write_leaves_nothing_and_is_redone(cohort, monkeypatch,
     assert os.listdir(cache_dir) == []
 
     monkeypatch.setattr(_cache.np, "save", original_save)
-    np.testing.assert_allclose(dataset[0][0][0], volume(0), rtol=1e-6)
+    np.testing.assert_allclose(dataset[0][0], volume(0), rtol=1e-6)
     assert len(nifti_reads) == 2 and len(entries(cache_dir)) == 1
 
 
@@ -311,10 +316,10 @@ def test_a_damaged_entry_is_recomputed_with_a_warning(cohort, nifti_reads):
     with open(entry, "r+b") as file:
         file.truncate(200)
     with pytest.warns(RuntimeWarning, match="cannot be read"):
-        image = dataset[0][0]
+        image = dataset[0]
     np.testing.assert_allclose(image[0], volume(0), rtol=1e-6)
     assert len(nifti_reads) == 2
-    np.testing.assert_array_equal(dataset[0][0], image)
+    np.testing.assert_array_equal(dataset[0], image)
 
 
 def _write_repeatedly(directory, entry, value, n_writes):
@@ -368,9 +373,10 @@ def test_dataloader_workers_fill_and_read_the_cache(cohort):
 
 def test_the_dataset_with_its_cache_pickles(cohort):
     root, table, cache_dir = cohort
-    dataset = ImageDataFrameDataset(root, table, transform=Scale(2), cache_dir=cache_dir)
+    dataset = ImageDataFrameDataset(root, table, transform=Scale(2),
+                                    cache_dir=cache_dir)
     copy = pickle.loads(pickle.dumps(dataset))
-    np.testing.assert_array_equal(copy[2][0], dataset[2][0])
+    np.testing.assert_array_equal(copy[2], dataset[2])
     assert len(entries(cache_dir)) == 1
 
 

@@ -48,7 +48,8 @@ def test_geometry_on_paper():
     # Symmetries: a square is unchanged by a quarter turn, an ellipse by a
     # half turn, a heart is not.
     at = [0.5, 0.5]
-    for shape, turn, same in ((0, np.pi / 2, True), (1, np.pi, True), (2, np.pi, False)):
+    for shape, turn, same in ((0, np.pi / 2, True), (1, np.pi, True),
+                              (2, np.pi, False)):
         a = draw_dsprites([[shape, 1.0, 0.0, *at]])[0]
         b = draw_dsprites([[shape, 1.0, turn, *at]])[0]
         assert np.array_equal(a, b) == same

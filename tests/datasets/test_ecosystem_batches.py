@@ -1,4 +1,5 @@
-"""Dictionary batches of MONAI and TorchIO datasets, read at the estimator's input_key."""
+"""Dictionary batches of MONAI and TorchIO datasets, read at the estimator's
+input_key."""
 
 import numpy as np
 import pytest
@@ -26,9 +27,8 @@ def paths(tmp_path):
 
 
 def volumes(paths):
-    return torch.stack([torch.from_numpy(nib.load(p).get_fdata(dtype=np.float32)) for p in paths])[
-        :, None
-    ]
+    images = [nib.load(p).get_fdata(dtype=np.float32) for p in paths]
+    return torch.stack([torch.from_numpy(image) for image in images])[:, None]
 
 
 def make_vae(**options):
@@ -47,7 +47,8 @@ def test_monai_dictionary_batches(paths, cached):
     monai_data = pytest.importorskip("monai.data")
     transforms = pytest.importorskip("monai.transforms")
     load = transforms.Compose(
-        [transforms.LoadImaged(keys=["image"]), transforms.EnsureChannelFirstd(keys=["image"])]
+        [transforms.LoadImaged(keys=["image"]),
+         transforms.EnsureChannelFirstd(keys=["image"])]
     )
     items = [{"image": path, "label": index} for index, path in enumerate(paths)]
     if cached:
@@ -64,7 +65,8 @@ def test_monai_dictionary_batches(paths, cached):
 def test_torchio_subjects(paths):
     tio = pytest.importorskip("torchio")
     subjects = tio.SubjectsDataset(
-        [tio.Subject(t1=tio.ScalarImage(path), age=index) for index, path in enumerate(paths)]
+        [tio.Subject(t1=tio.ScalarImage(path), age=index)
+         for index, path in enumerate(paths)]
     )
     loader = DataLoader(subjects, batch_size=4)
     # The image at "t1" gives its data; ("t1", "data") names it in full.
@@ -78,7 +80,8 @@ def test_a_missing_key_names_the_keys_present(paths):
     batches = [{"image": volumes(paths)[:3], "label": torch.arange(3)}]
     with pytest.raises(ValueError, match=r"without the key 'img'.*'image', 'label'"):
         make_vae(input_key="img").fit(DataLoader(batches, batch_size=None))
-    with pytest.raises(ValueError, match=r"keys 'image', 'label'; name the key.*input_key"):
+    with pytest.raises(ValueError,
+                       match=r"keys 'image', 'label'; name the key.*input_key"):
         make_vae().fit(DataLoader(batches, batch_size=None))
     with pytest.raises(TypeError, match="input_key must be"):
         make_vae(input_key=3).fit(DataLoader(batches, batch_size=None))

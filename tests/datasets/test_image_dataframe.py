@@ -93,12 +93,14 @@ def test_several_labels_come_as_a_tuple(cohort):
     assert dataset.targets[0] == (0, 20.0)
 
 
-def test_without_labels_items_are_image_and_none_or_the_image(cohort):
+def test_without_labels_items_are_the_image_or_image_and_none(cohort):
+    # Upstream's behaviour (its code and tests; its docstring says the
+    # reverse): by default the image alone, (image, None) on request.
     root, table = cohort
-    image, label = ImageDataFrameDataset(root, table)[0]
-    assert label is None and image.shape == (1, *SHAPE)
-    alone = ImageDataFrameDataset(root, table, return_none_if_no_label=False)[0]
+    alone = ImageDataFrameDataset(root, table)[0]
     assert isinstance(alone, np.ndarray) and alone.shape == (1, *SHAPE)
+    image, label = ImageDataFrameDataset(root, table, return_none_if_no_label=False)[0]
+    assert label is None and image.shape == (1, *SHAPE)
 
 
 @pytest.mark.parametrize("kind", ["series", "csv", "tsv", "csv_kwargs"])
@@ -117,7 +119,7 @@ def test_table_as_series_or_file(cohort, kind):
             root, str(path), label_cols="sex", read_csv_kwargs=kwargs
         )
         assert dataset.targets == [0, 1, 0, 1, 1]
-    image = dataset[4] if kind == "series" else dataset[4][0]
+    image = dataset[4][0]  # (image, None) on request, or (image, label)
     np.testing.assert_allclose(image[0], volume(4), rtol=1e-6)
 
 
@@ -292,7 +294,7 @@ def test_with_a_transform_shapes_are_compared_as_items_are_read(cohort):
         dataset[3]
     # A transform that brings both to one shape is what the message asks for.
     fixed = ImageDataFrameDataset(root, table, transform=CropLast(4))
-    assert {fixed[i][0].shape for i in range(5)} == {(1, 6, 7, 4)}
+    assert {fixed[i].shape for i in range(5)} == {(1, 6, 7, 4)}
 
 
 def test_a_checksum_that_no_longer_matches_names_the_file(cohort):
@@ -336,7 +338,8 @@ def test_a_4d_nifti_gives_channels_first(tmp_path):
 
 
 def test_nifti_scaling_and_integer_data_become_float32(tmp_path):
-    image = nibabel.Nifti1Image(np.arange(210, dtype=np.int16).reshape(SHAPE), np.eye(4))
+    image = nibabel.Nifti1Image(np.arange(210, dtype=np.int16).reshape(SHAPE),
+                                np.eye(4))
     image.header.set_slope_inter(0.5, 10.0)
     image.to_filename(str(tmp_path / "scaled.nii"))
     loaded = default_image_loader(tmp_path / "scaled.nii")
@@ -352,7 +355,7 @@ def test_as_image_returns_the_nibabel_image(tmp_path):
     np.testing.assert_array_equal(image.affine, affine)
     loader = functools.partial(default_image_loader, as_image=True)
     item = ImageDataFrameDataset(tmp_path, pd.Series(["a.nii.gz"]),
-                                 image_loader=loader)[0][0]
+                                 image_loader=loader)[0]
     assert isinstance(item, nibabel.Nifti1Image) and item.shape == SHAPE
 
 
@@ -367,7 +370,7 @@ def test_numpy_files(tmp_path):
     assert sorted(two) == ["x", "y"]
     np.testing.assert_array_equal(two["y"], array + 1)
     dataset = ImageDataFrameDataset(tmp_path, pd.Series(["a.npy", "one.npz"]))
-    np.testing.assert_array_equal(dataset[1][0], array)
+    np.testing.assert_array_equal(dataset[1], array)
 
 
 def test_a_corrupt_npy_file_is_named(tmp_path):

@@ -36,7 +36,8 @@ class MirrorDecoder(nn.Module):
 
     def forward(self, z):
         if self.out is None:
-            self.out = nn.Linear(self.hidden.out_features, self.width.n_features).to(z.device)
+            self.out = nn.Linear(self.hidden.out_features,
+                                 self.width.n_features).to(z.device)
         return self.out(torch.relu(self.hidden(z)))
 
 

@@ -79,7 +79,9 @@ def test_history_holds_the_epoch_means_weighted_by_batch_size():
     sizes = np.array([7] * 142 + [6])
     expected = float(np.sum(np.arange(143) * sizes) / 1000)
     assert set(model.history_) == {"train/loss", "train/batch_index", "train/weight"}
-    assert model.history_["train/batch_index"] == pytest.approx([expected] * 2, rel=1e-6)
+    assert model.history_["train/batch_index"] == pytest.approx(
+        [expected] * 2, rel=1e-6
+    )
     assert model.history_["train/weight"] == pytest.approx([2.5, 2.5])
     # The loss falls from the first epoch to the second.
     assert model.history_["train/loss"][1] < model.history_["train/loss"][0]

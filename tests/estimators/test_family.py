@@ -1,9 +1,9 @@
 """What every estimator of the VAE family does alike.
 
-Per-sample scores, the likelihood bound, latent traversals, the figures,
-clone and set_params, and model selection by the estimator's own score:
-each test runs on ``VAE``, ``CapacityBetaVAE``, ``BetaTCVAE`` and
-``JointVAE``.
+Training, per-sample scores, the likelihood bound, latent traversals, the
+figures, clone and set_params, and model selection by the estimator's own
+score: each test runs on every estimator of ``tests.conftest.FAMILY`` that
+it can drive.
 """
 
 import numpy as np
@@ -14,9 +14,17 @@ from sklearn.model_selection import GridSearchCV
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nidl.estimators.autoencoders import VAE, BetaTCVAE, CapacityBetaVAE, JointVAE
 from nidl.metrics import log_likelihood
-from tests.conftest import FAMILY, code_width, make_estimator
+from tests.conftest import (
+    DIGITS,
+    FAMILY,
+    History,
+    code_width,
+    deterministic,
+    history,
+    make_estimator,
+    needs_covariates,
+)
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -31,14 +39,25 @@ from nidl.plotting import (
 
 N_SAMPLES, N_FEATURES = 64, 8
 
-family = pytest.mark.parametrize("cls", list(FAMILY), ids=lambda cls: cls.__name__)
+#: The members these tests drive with samples alone: a conditional VAE
+#: encodes, decodes and scores only given covariates, which the scores,
+#: traversals, figures and searches below do not pass.
+UNCONDITIONAL = [cls for cls in FAMILY if not needs_covariates(cls)]
+
+
+def class_name(cls):
+    return cls.__name__
+
+
+family = pytest.mark.parametrize("cls", UNCONDITIONAL, ids=class_name)
 
 #: The four kinds of input, built from an array.
 INPUT_KINDS = {
     "ndarray": lambda X: X,
     "tensor": torch.from_numpy,
     "dataset": lambda X: TensorDataset(torch.from_numpy(X)),
-    "dataloader": lambda X: DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=10),
+    "dataloader": lambda X: DataLoader(TensorDataset(torch.from_numpy(X)),
+                                       batch_size=10),
 }
 
 
@@ -46,7 +65,8 @@ def two_factor_data(seed=0, n_samples=N_SAMPLES):
     """Samples of 8 features driven by 2 factors, with a little noise."""
     rng = np.random.default_rng(seed)
     factors = rng.normal(size=(n_samples, 2))
-    X = factors @ rng.normal(size=(2, N_FEATURES)) + 0.1 * rng.normal(size=(n_samples, N_FEATURES))
+    noise = rng.normal(size=(n_samples, N_FEATURES))
+    X = factors @ rng.normal(size=(2, N_FEATURES)) + 0.1 * noise
     return X.astype(np.float32)
 
 
@@ -55,14 +75,14 @@ def data():
     return two_factor_data()
 
 
-@pytest.fixture(scope="module", params=list(FAMILY), ids=lambda cls: cls.__name__)
+@pytest.fixture(scope="module", params=UNCONDITIONAL, ids=class_name)
 def fitted(request, data):
     """Each estimator of the family fitted on the two-factor data.
 
     Codes are deterministic (posterior means; the joint VAE's codes are
     means and class probabilities), so that traversals can be recomputed.
     """
-    params = {} if request.param is JointVAE else {"stochastic_transform": False}
+    params = deterministic(request.param)
     return make_estimator(request.param, max_epochs=10, **params).fit(data)
 
 
@@ -99,6 +119,26 @@ def kl_on_paper(estimator, X):
         kl = kl + (probs * np.log(k * probs)).sum(1)
         start += k
     return kl
+
+
+# ----------------------------------------------------------------------
+# Training
+# ----------------------------------------------------------------------
+@pytest.mark.parametrize("cls", list(FAMILY), ids=class_name)
+def test_training_lowers_the_loss_on_digits(cls, digits):
+    X, y = digits
+    options = {**DIGITS, **FAMILY[cls].digits}
+    covariates = {}
+    if needs_covariates(cls):  # conditioned on the one-hot digit class
+        covariates = {"covariates": np.eye(10, dtype=np.float32)[y]}
+        options["n_covariates"] = 10
+    vae = make_estimator(cls, callbacks=[History()], **options).fit(X, **covariates)
+    epochs = history(vae).epochs
+    losses = [epoch["train/loss"] for epoch in epochs]
+    assert len(losses) == options["max_epochs"]
+    assert losses[-1] < 0.8 * losses[0]
+    for term in ("rec_loss", "kl_loss", *FAMILY[cls].terms):
+        assert np.isfinite(epochs[-1][f"train/{term}"])
 
 
 # ----------------------------------------------------------------------
@@ -151,7 +191,9 @@ def test_log_likelihood_per_sample_and_mean(fitted, data):
     bounds = log_likelihood(fitted, data, n_samples=100, per_sample=True)
     assert bounds.shape == (N_SAMPLES,) and np.isfinite(bounds).all()
     assert np.ptp(bounds) > 0
-    assert log_likelihood(fitted, data, n_samples=100) == pytest.approx(bounds.mean(), rel=1e-6)
+    assert log_likelihood(fitted, data, n_samples=100) == pytest.approx(
+        bounds.mean(), rel=1e-6
+    )
     # With enough importance samples the bound is tighter than the ELBO on
     # average (one draw per sample: single values are too noisy to compare).
     assert bounds.mean() > fitted.score_samples(data).mean()
@@ -177,7 +219,8 @@ def test_latent_traversals_move_one_continuous_dimension(fitted, data, from_data
         )
     assert not np.allclose(decoded[:, 0], decoded[:, -1])
     # All dimensions by default: the continuous ones only.
-    assert latent_traversals(fitted, X, n_steps=3).shape == (fitted.latent_dim, 3, N_FEATURES)
+    assert latent_traversals(fitted, X, n_steps=3).shape == (fitted.latent_dim, 3,
+                                                             N_FEATURES)
     with pytest.raises(ValueError, match="latent_dim=2"):
         latent_traversals(fitted, X, dims=[2])
 
@@ -197,9 +240,11 @@ def test_plot_reconstructions(fitted, data, close_figures):
     reconstructions = fitted.inverse_transform(fitted.transform(data[:3]))
     for col in range(3):
         top, bottom = fig.axes[col], fig.axes[3 + col]
-        np.testing.assert_allclose(top.get_images()[0].get_array(), data[col].reshape(2, 4))
+        np.testing.assert_allclose(top.get_images()[0].get_array(),
+                                   data[col].reshape(2, 4))
         np.testing.assert_allclose(
-            bottom.get_images()[0].get_array(), reconstructions[col].reshape(2, 4), rtol=1e-5
+            bottom.get_images()[0].get_array(), reconstructions[col].reshape(2, 4),
+            rtol=1e-5
         )
 
 
@@ -215,19 +260,9 @@ def test_plot_latent_scatter(fitted, data, close_figures):
 # ----------------------------------------------------------------------
 # clone, set_params and model selection
 # ----------------------------------------------------------------------
-#: A parameter of each estimator's own loss, and a value other than its
-#: test default.
-OWN_PARAMETER = {
-    VAE: ("beta", 4.0),
-    CapacityBetaVAE: ("capacity_max", 7.0),
-    BetaTCVAE: ("gamma", 2.0),
-    JointVAE: ("discrete_gamma", 3.0),
-}
-
-
 @family
 def test_clone_and_set_params_reach_the_fitted_model(cls, data):
-    name, value = OWN_PARAMETER[cls]
+    name, value = FAMILY[cls].own_parameter
     vae = make_estimator(cls, lazy_decoder=True, max_epochs=1, **{name: value})
     copy = clone(vae)
     assert copy.get_params()[name] == value and copy.get_params()["max_epochs"] == 1

@@ -22,7 +22,6 @@ import torch
 from sklearn.base import clone
 from sklearn.linear_model import Ridge
 from sklearn.pipeline import make_pipeline
-from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from nidl.datasets import ImageDataFrameDataset
@@ -52,7 +51,9 @@ def test_a_dataset_without_labels_trains_and_transforms(tmp_path, return_none):
         np.save(tmp_path / f"image{index}.npy", X[index])
         paths.append(f"image{index}.npy")
     table = pd.DataFrame({"image_path": paths})
-    dataset = ImageDataFrameDataset(tmp_path, table, return_none_if_no_label=return_none)
+    dataset = ImageDataFrameDataset(
+        tmp_path, table, return_none_if_no_label=return_none
+    )
     item = dataset[0]
     # With the default, an item is the image alone; otherwise (image, None).
     assert isinstance(item, tuple) is (not return_none)
@@ -68,8 +69,8 @@ def test_a_dataset_without_labels_trains_and_transforms(tmp_path, return_none):
 def test_fit_transform_carries_the_covariates():
     Z = make_cvae().fit_transform(X, covariates=C)
     assert Z.shape == (48, 2)
-    np.testing.assert_allclose(Z, make_cvae().fit(X, covariates=C).transform(X, covariates=C),
-                               rtol=1e-5, atol=1e-6)
+    two_steps = make_cvae().fit(X, covariates=C).transform(X, covariates=C)
+    np.testing.assert_allclose(Z, two_steps, rtol=1e-5, atol=1e-6)
 
 
 def test_a_pipeline_routes_the_covariates_to_fit_and_transform():
@@ -95,6 +96,19 @@ def test_a_clone_keeps_the_metadata_requests():
     assert requests["covariates"] is True
 
 
+def test_without_covariates_the_conditional_vae_is_the_vae():
+    # n_covariates=0, the form scikit-learn's common checks drive.
+    params = {"stochastic_transform": False}
+    vae = make_mlp_vae(**params).fit(X)
+    encoder, decoder = mlp(8, code_dim=2)
+    cvae = ConditionalVAE(encoder, decoder, encoder_out_dim=16, latent_dim=2,
+                          n_covariates=0, lr=1e-2, random_state=0, batch_size=16,
+                          **QUIET, **params).fit(X)
+    np.testing.assert_allclose(cvae.transform(X), vae.transform(X), rtol=1e-5)
+    with pytest.raises(ValueError, match="covariates has 2 columns"):
+        cvae.transform(X, covariates=C)
+
+
 def test_covariates_are_arguments_not_state():
     cvae = make_cvae().fit(X, covariates=C)
     x, c = torch.from_numpy(X[:4]), torch.from_numpy(C[:4])
@@ -118,7 +132,8 @@ def test_every_estimator_learns_its_scale_from_the_datas_scale(cls):
     else:
         estimator = make_estimator(cls, **params).fit(data)
     # A learning rate of 1e-6 leaves the scale where it started.
-    assert float(estimator.observation_scale_) == pytest.approx(float(data.std()), rel=1e-3)
+    expected = float(data.std())
+    assert float(estimator.observation_scale_) == pytest.approx(expected, rel=1e-3)
 
 
 # ----------------------------------------------------------------------
@@ -166,15 +181,17 @@ def test_the_same_random_state_builds_the_same_heads():
     torch.testing.assert_close(first.fc_mu.weight, second.fc_mu.weight)
 
 
-def test_a_parameter_an_estimator_does_not_take_is_refused():
-    encoder, decoder = mlp(code_dim=2 + 3)
+def test_a_parameter_an_estimator_does_not_take_is_refused_before_training():
+    # As in scikit-learn, constructing and set_params only store; fit says
+    # which name is wrong before any work.
+    joint = make_estimator(JointVAE, categorical_dims=(3,), stochastic_transform=False)
     with pytest.raises(TypeError, match="'stochastic_transform'.*neither one of its"):
-        JointVAE(encoder, decoder, encoder_out_dim=16, latent_dim=2,
-                 categorical_dims=(3,), stochastic_transform=False)
+        joint.fit(X)
+    assert not joint.__sklearn_is_fitted__()
     with pytest.raises(TypeError, match="'max_epoch'"):
-        make_mlp_vae(max_epoch=3)
-    with pytest.raises(ValueError, match="'lattent_dim'"):
-        make_mlp_vae().set_params(lattent_dim=3)
+        make_mlp_vae(max_epoch=3).fit(X)
+    with pytest.raises(TypeError, match="'lattent_dim'"):
+        make_mlp_vae().set_params(lattent_dim=3).fit(X)
 
 
 def test_a_pickled_joint_vae_scores_as_the_original():

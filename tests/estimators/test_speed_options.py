@@ -8,7 +8,7 @@ from torch import nn
 
 from nidl.estimators.autoencoders import VAE, JointVAE
 from nidl.losses import LinearWarmup
-from tests.conftest import KeepTrainer, QUIET, make_estimator, make_mlp_vae
+from tests.conftest import QUIET, KeepTrainer, make_estimator, make_mlp_vae
 
 SHAPE = (2, 8, 10, 8)
 

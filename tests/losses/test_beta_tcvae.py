@@ -64,18 +64,21 @@ def test_terms_sum_to_the_sampled_kl():
 def test_loss_weights_the_three_terms():
     q = Normal(torch.tensor([[0.0, 0.0], [1.0, 1.0]]), torch.ones(2, 2))
     x = torch.tensor([[1.0, 2.0], [3.0, 4.0]])
-    loss = BetaTCVAELoss(alpha=2.0, beta=LinearWarmup(6.0, 10), gamma=0.5, dataset_size=4)
+    loss = BetaTCVAELoss(alpha=2.0, beta=LinearWarmup(6.0, 10), gamma=0.5,
+                         dataset_size=4)
     terms = loss(x, torch.zeros(2, 2), q, step=5, z=q.loc)
     assert terms["beta"].item() == 3.0
     assert terms["rec_loss"].item() == pytest.approx(15.0)
     assert terms["kl_loss"].item() == pytest.approx(0.5)  # closed form, for monitoring
-    expected = 15.0 + 2.0 * terms["mi_loss"] + 3.0 * terms["tc_loss"] + 0.5 * terms["dw_kl_loss"]
+    expected = (15.0 + 2.0 * terms["mi_loss"] + 3.0 * terms["tc_loss"]
+                + 0.5 * terms["dw_kl_loss"])
     assert terms["loss"].item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_defaults_follow_chen_et_al():
     loss = BetaTCVAELoss()
-    assert (loss.alpha, loss.beta, loss.gamma, loss.dataset_size) == (1.0, 6.0, 1.0, None)
+    assert (loss.alpha, loss.beta, loss.gamma,
+            loss.dataset_size) == (1.0, 6.0, 1.0, None)
 
 
 def test_missing_dataset_size_says_what_to_set():
@@ -99,7 +102,8 @@ def test_scheduled_beta_needs_the_step():
 
 @pytest.mark.parametrize(
     "params, match",
-    [({"alpha": -1.0}, "alpha"), ({"gamma": -1.0}, "gamma"), ({"dataset_size": 0}, "dataset_size")],
+    [({"alpha": -1.0}, "alpha"), ({"gamma": -1.0}, "gamma"),
+     ({"dataset_size": 0}, "dataset_size")],
 )
 def test_invalid_parameters_name_the_parameter(params, match):
     with pytest.raises(ValueError, match=match):

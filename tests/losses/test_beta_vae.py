@@ -56,7 +56,8 @@ def test_bernoulli_logits_stay_finite_at_extremes():
 
 
 def test_kl_normal_loss_by_hand():
-    q = Normal(torch.tensor([[1.0, 0.0], [0.0, 0.0]]), torch.tensor([[1.0, 2.0], [1.0, 1.0]]))
+    q = Normal(torch.tensor([[1.0, 0.0], [0.0, 0.0]]),
+               torch.tensor([[1.0, 2.0], [1.0, 1.0]]))
     # KL of N(1, 1) is 0.5; of N(0, 4) is 0.5 * (4 - 1 - log 4); of N(0, 1) is 0.
     first = 0.5 + 0.5 * (4.0 - 1.0 - math.log(4.0))
     assert BetaVAELoss().kl_normal_loss(q).item() == pytest.approx(first / 2, rel=1e-6)

@@ -40,7 +40,8 @@ def test_shares_the_likelihood_of_beta_vae_loss():
     p = Normal(ZEROS, 3.0 * torch.ones(2, 2))
     capacity = CapacityBetaVAELoss(default_dist="laplace")
     reference = BetaVAELoss(default_dist="laplace")
-    assert capacity.reconstruction_loss(ZEROS, X).item() == reference.reconstruction_loss(ZEROS, X).item()
+    assert (capacity.reconstruction_loss(ZEROS, X).item()
+            == reference.reconstruction_loss(ZEROS, X).item())
     assert capacity.reconstruction_loss(p, X).item() == pytest.approx(15.0)
 
 

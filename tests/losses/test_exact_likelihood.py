@@ -13,7 +13,9 @@ MEAN = torch.tensor([[0.0, 0.0], [0.0, 2.0]])
 
 def test_normal_with_learned_scale_gives_full_gaussian_nll():
     scale = torch.tensor([[2.0, 1.0], [0.5, 1.0]])
-    loss = BetaVAELoss(exact_likelihood=True).reconstruction_loss(Normal(MEAN, scale), DATA)
+    loss = BetaVAELoss(exact_likelihood=True).reconstruction_loss(
+        Normal(MEAN, scale), DATA
+    )
     # -log N(x; m, s) = (x - m)^2 / (2 s^2) + log s + log(2 pi) / 2
     per_feature = [
         1.0 / 8.0 + math.log(2.0),
@@ -26,7 +28,9 @@ def test_normal_with_learned_scale_gives_full_gaussian_nll():
 
 
 def test_laplace_with_learned_scale_gives_full_nll():
-    loss = BetaVAELoss(exact_likelihood=True).reconstruction_loss(Laplace(MEAN, 2.0), DATA)
+    loss = BetaVAELoss(exact_likelihood=True).reconstruction_loss(
+        Laplace(MEAN, 2.0), DATA
+    )
     # -log Laplace(x; m, b) = |x - m| / b + log(2 b)
     expected = ((1.0 + 2.0) / 2.0 + 4 * math.log(4.0)) / 2
     assert loss.item() == pytest.approx(expected, rel=1e-6)
@@ -42,7 +46,8 @@ def test_laplace_with_learned_scale_gives_full_nll():
     ],
 )
 def test_tensor_output_gets_the_constants_of_its_likelihood(dist, expected):
-    loss = BetaVAELoss(default_dist=dist, exact_likelihood=True).reconstruction_loss(MEAN, DATA)
+    loss = BetaVAELoss(default_dist=dist,
+                       exact_likelihood=True).reconstruction_loss(MEAN, DATA)
     assert loss.item() == pytest.approx(expected, rel=1e-6)
 
 
@@ -52,9 +57,13 @@ def test_bernoulli_is_already_exact():
     expected = -math.log(0.5) - math.log(0.75)
     for exact in (False, True):
         loss = BetaVAELoss(default_dist="bernoulli", exact_likelihood=exact)
-        assert loss.reconstruction_loss(probs, data).item() == pytest.approx(expected, rel=1e-6)
+        assert loss.reconstruction_loss(probs, data).item() == pytest.approx(
+            expected, rel=1e-6
+        )
         p = Bernoulli(probs=probs)
-        assert loss.reconstruction_loss(p, data).item() == pytest.approx(expected, rel=1e-6)
+        assert loss.reconstruction_loss(p, data).item() == pytest.approx(
+            expected, rel=1e-6
+        )
 
 
 def test_default_ignores_the_scale_and_constants():
@@ -67,6 +76,7 @@ def test_learned_scale_receives_a_gradient_only_with_the_exact_likelihood():
     log_scale = torch.zeros(2, 2, requires_grad=True)
     p = Normal(MEAN, log_scale.exp())
     BetaVAELoss(exact_likelihood=True).reconstruction_loss(p, DATA).backward()
-    # d/dlog s of (x - m)^2 / (2 s^2) + log s at s = 1: 1 - (x - m)^2, halved by the batch mean.
+    # d/dlog s of (x - m)^2 / (2 s^2) + log s at s = 1: 1 - (x - m)^2, halved by
+    # the batch mean.
     expected = (1.0 - (DATA - MEAN) ** 2) / 2
     torch.testing.assert_close(log_scale.grad, expected)

@@ -25,14 +25,18 @@ def test_discrete_kl_by_hand():
     probs = [[0.7, 0.1, 0.1, 0.1], [0.25, 0.25, 0.25, 0.25]]
     q = posterior([probs])
     first = 0.7 * math.log(4 * 0.7) + 3 * 0.1 * math.log(4 * 0.1)
-    assert JointVAELoss().kl_categorical_loss(q).item() == pytest.approx(first / 2, rel=1e-5)
+    assert JointVAELoss().kl_categorical_loss(q).item() == pytest.approx(
+        first / 2, rel=1e-5
+    )
 
 
 def test_discrete_kl_sums_over_categoricals():
     q = posterior([[[1.0, 0.0], [1.0, 0.0]], [[1.0, 0.0, 0.0], [0.0, 0.0, 1.0]]])
     # One-hot posteriors hold log K nats: log 2 + log 3 per sample.
     expected = math.log(2) + math.log(3)
-    assert JointVAELoss().kl_categorical_loss(q).item() == pytest.approx(expected, rel=1e-5)
+    assert JointVAELoss().kl_categorical_loss(q).item() == pytest.approx(
+        expected, rel=1e-5
+    )
 
 
 @pytest.mark.parametrize(
@@ -95,7 +99,8 @@ def test_joint_posterior_samples_and_means():
     "params, match",
     [
         ({"continuous_gamma": -1.0}, "continuous_gamma"),
-        ({"discrete_capacity_min": 3.0, "discrete_capacity_max": 1.0}, "discrete_capacity_max"),
+        ({"discrete_capacity_min": 3.0, "discrete_capacity_max": 1.0},
+         "discrete_capacity_max"),
         ({"continuous_capacity_steps": 1.5}, "continuous_capacity_steps"),
     ],
 )

@@ -41,7 +41,9 @@ def test_cyclical_schedule_values(step, expected):
 def test_cyclical_schedule_with_full_ratio_rises_all_cycle():
     schedule = CyclicalSchedule(max_value=3.0, total_steps=30, n_cycles=3, ratio=1.0)
     # Cycles of 10 steps, each a rise over the whole cycle.
-    assert [schedule(s) for s in (0, 5, 9, 10, 15)] == pytest.approx([0.0, 1.5, 2.7, 0.0, 1.5])
+    assert [schedule(s) for s in (0, 5, 9, 10, 15)] == pytest.approx(
+        [0.0, 1.5, 2.7, 0.0, 1.5]
+    )
 
 
 @pytest.mark.parametrize(
@@ -100,7 +102,8 @@ def test_scheduled_beta_without_step_says_how_to_call():
 
 
 @pytest.mark.parametrize(
-    "beta, error", [(-1.0, ValueError), ("4", TypeError), (lambda step: -1.0, ValueError)]
+    "beta, error",
+    [(-1.0, ValueError), ("4", TypeError), (lambda step: -1.0, ValueError)]
 )
 def test_invalid_beta_is_refused(beta, error):
     with pytest.raises(error, match="beta"):

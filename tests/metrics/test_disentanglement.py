@@ -12,7 +12,8 @@ HADAMARD = np.array([[1, 1, 1, 1], [1, -1, 1, -1], [1, 1, -1, -1], [1, -1, -1, 1
 @pytest.fixture(scope="module")
 def factors():
     """Four independent factors on a full grid (factors exactly independent)."""
-    grid = np.meshgrid(np.arange(5), np.arange(6), np.arange(4), np.arange(7), indexing="ij")
+    grid = np.meshgrid(np.arange(5), np.arange(6), np.arange(4), np.arange(7),
+                       indexing="ij")
     return np.stack(grid, axis=-1).reshape(-1, 4).astype(float)
 
 
@@ -23,7 +24,9 @@ def standardise(values):
 GAP_METRICS = {
     "mig": mig_score,
     "sap_continuous": sap_score,
-    "sap_discrete": lambda codes, factors: sap_score(codes, factors, discrete_factors=True),
+    "sap_discrete": lambda codes, factors: sap_score(
+        codes, factors, discrete_factors=True
+    ),
 }
 
 

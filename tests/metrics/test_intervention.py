@@ -27,7 +27,8 @@ def test_factor_vae_known_answers():
     options = {**SIZES, "n_variance_estimate": 2000, "random_state": 0}
     assert factor_vae_score(identity, identity, VALUES, **options) == 1.0
     # No dimension is stilled by fixing factor 1: its quarter is lost.
-    assert factor_vae_score(missing, identity, VALUES, **options) == pytest.approx(0.75, abs=0.05)
+    assert factor_vae_score(missing, identity, VALUES,
+                            **options) == pytest.approx(0.75, abs=0.05)
     # Fixing any factor lowers every rotated dimension's variance alike.
     assert factor_vae_score(rotated, identity, VALUES, **options) < 0.45
 

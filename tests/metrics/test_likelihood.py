@@ -31,7 +31,8 @@ def exact_log_likelihood(vae, X):
     # x = W z + b + e with z ~ N(0, I) and e ~ N(0, I / 2).
     W, b = vae.decoder.weight.detach().double(), vae.decoder.bias.detach().double()
     covariance = W @ W.T + 0.5 * torch.eye(3, dtype=torch.float64)
-    return float(MultivariateNormal(b, covariance).log_prob(torch.as_tensor(X).double()).mean())
+    log_prob = MultivariateNormal(b, covariance).log_prob(torch.as_tensor(X).double())
+    return float(log_prob.mean())
 
 
 def test_importance_weighted_bound_reaches_the_exact_likelihood(linear_vae):
@@ -67,7 +68,9 @@ def test_seeded_by_random_state(linear_vae):
 def test_log_prob_constants_on_paper(name, expected):
     mean = torch.full((1, 3), 0.25 if name == "bernoulli" else 0.0)
     x = torch.ones(1, 3)
-    assert -float(negative_log_likelihood(mean, x, name)) == pytest.approx(3 * expected, rel=1e-6)
+    assert -float(negative_log_likelihood(mean, x, name)) == pytest.approx(
+        3 * expected, rel=1e-6
+    )
 
 
 def test_bernoulli_decoder_output():
@@ -78,7 +81,8 @@ def test_bernoulli_decoder_output():
             return torch.distributions.Bernoulli(logits=super().forward(z))
 
     vae = VAE(nn.Linear(6, 8), BernoulliDecoder(2, 6), encoder_out_dim=8, latent_dim=2,
-              default_dist="bernoulli", random_state=0, **{**QUIET, "max_epochs": 1}).fit(X)
+              default_dist="bernoulli", random_state=0,
+              **{**QUIET, "max_epochs": 1}).fit(X)
     bound = log_likelihood(vae, X, n_samples=20)
     # Six binary features: the bound lies between 6 log(1/2) - slack and 0.
     assert -8 < bound < 0

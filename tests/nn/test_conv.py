@@ -13,7 +13,8 @@ from nidl.nn import ConvDecoder, ConvEncoder
 )
 def test_encoder_decoder_shapes(spatial_shape, channels):
     batch = (5, *spatial_shape) if channels is None else (5, channels, *spatial_shape)
-    encoder = ConvEncoder(spatial_shape, in_channels=channels, widths=(4, 8), out_features=12)
+    encoder = ConvEncoder(spatial_shape, in_channels=channels, widths=(4, 8),
+                          out_features=12)
     assert encoder(torch.zeros(batch)).shape == (5, 12)
     assert encoder.out_features == 12
     assert encoder.feature_shape == (8, *(s // 4 for s in spatial_shape))
@@ -27,13 +28,15 @@ def test_widths_and_depth():
     assert [m.out_channels for m in convolutions] == [6, 6, 6]
     assert len(ConvEncoder((32, 32)).widths) == 4
     decoder = ConvDecoder(2, (32, 32), widths=(4, 8, 16))
-    layers = [m for m in decoder.convolutions if isinstance(m, torch.nn.ConvTranspose2d)]
+    layers = [m for m in decoder.convolutions
+              if isinstance(m, torch.nn.ConvTranspose2d)]
     assert [m.in_channels for m in layers] == [16, 8, 4]
     assert layers[-1].out_channels == 1
 
 
 def test_bernoulli_decoder():
-    p = ConvDecoder(2, (8, 8), widths=4, depth=2, distribution="bernoulli")(torch.zeros(3, 2))
+    p = ConvDecoder(2, (8, 8), widths=4, depth=2,
+                    distribution="bernoulli")(torch.zeros(3, 2))
     assert isinstance(p, Bernoulli) and p.mean.shape == (3, 8, 8)
 
 
@@ -45,7 +48,8 @@ def test_vae_on_images_and_volumes(distribution):
         encoder = ConvEncoder(shape, widths=4, depth=2, out_features=16)
         decoder = ConvDecoder(3, shape, widths=4, depth=2, distribution=distribution)
         vae = VAE(encoder, decoder, encoder_out_dim=encoder.out_features, latent_dim=3,
-                  default_dist="bernoulli" if distribution else "normal", lr=1e-2, random_state=0, max_epochs=2,
+                  default_dist="bernoulli" if distribution else "normal", lr=1e-2,
+                  random_state=0, max_epochs=2,
                   enable_progress_bar=False, accelerator="cpu")
         Z = vae.fit(X).transform(X)
         assert Z.shape == (24, 3) and np.isfinite(Z).all()

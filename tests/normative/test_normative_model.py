@@ -105,7 +105,8 @@ def test_a_localised_deviation_is_found(pca_model):
     controls = low_rank(50, seed=2)
     patients = low_rank(50, seed=3)
     patients[:, 7] -= 3.0
-    z_controls, z_patients = pca_model.transform(controls), pca_model.transform(patients)
+    z_controls = pca_model.transform(controls)
+    z_patients = pca_model.transform(patients)
     # New controls are standard normal; the patients' feature 7 stands out.
     assert abs(z_controls.mean()) < 0.1 and 0.85 < z_controls.std() < 1.15
     assert np.all(np.argmin(z_patients, axis=1) == 7)
@@ -215,7 +216,8 @@ def test_regions_from_an_image_or_an_array(masked):
     from_image = NormativeModel(pca, masker=masker, regions=label_image,
                                 random_state=0).fit(calibration)
     from_array = NormativeModel(pca, regions=labels, random_state=0).fit(calibration)
-    np.testing.assert_allclose(from_image.region_zscores(X), from_array.region_zscores(X))
+    np.testing.assert_allclose(from_image.region_zscores(X),
+                               from_array.region_zscores(X))
     assert from_image.region_zscores(X).shape == (3, 3)
 
 
@@ -304,7 +306,8 @@ def test_other_covariates_than_calibrated(given):
     model = NormativeModel(Conditional().fit(X, covariates=covariates),
                            random_state=0).fit(X[:50], covariates=covariates[:50])
     other = None if given is None else np.ones((5, given), dtype=np.float32)
-    with pytest.raises(ValueError, match="(calibrated with 2 covariates|n_covariates=2)"):
+    with pytest.raises(ValueError,
+                       match="(calibrated with 2 covariates|n_covariates=2)"):
         model.transform(X[:5], covariates=other)
 
 

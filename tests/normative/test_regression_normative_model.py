@@ -16,7 +16,8 @@ def cohort(n_samples, seed, n_features=12):
     age = rng.uniform(-1, 1, size=n_samples)
     site = np.eye(2)[rng.integers(0, 2, size=n_samples)]
     covariates = np.column_stack([age, site]).astype(np.float32)
-    X = 3 * age[:, None] + 2 * site[:, :1] + 0.5 * rng.normal(size=(n_samples, n_features))
+    noise = rng.normal(size=(n_samples, n_features))
+    X = 3 * age[:, None] + 2 * site[:, :1] + 0.5 * noise
     return X.astype(np.float32), covariates
 
 
@@ -81,7 +82,8 @@ def test_covariates_are_required_and_checked(model):
     X, covariates = cohort(10, seed=4)
     with pytest.raises(ValueError, match="pass covariates="):
         RegressionNormativeModel(model.estimator).fit(X)
-    with pytest.raises(ValueError, match="2 columns but LinearRegression was fitted on 3"):
+    with pytest.raises(ValueError,
+                       match="2 columns but LinearRegression was fitted on 3"):
         RegressionNormativeModel(model.estimator).fit(X, covariates=covariates[:, :2])
     with pytest.raises(ValueError, match="calibrated with 3 covariates but none"):
         model.transform(X)
@@ -96,11 +98,14 @@ def test_bad_input_before_any_work(model):
     with pytest.raises(ValueError, match="predict returns 12 values per subject but X "
                                          "has 13"):
         RegressionNormativeModel(model.estimator).fit(X, covariates=covariates)
-    with pytest.raises(NotFittedError, match="regressor LinearRegression is not fitted"):
+    with pytest.raises(NotFittedError,
+                       match="regressor LinearRegression is not fitted"):
         RegressionNormativeModel(LinearRegression()).fit(X, covariates=covariates)
     with pytest.raises(NotFittedError):
         RegressionNormativeModel(model.estimator).transform(X, covariates=covariates)
-    with pytest.raises(ValueError, match="1 calibration controls is too few.*at least 2"):
-        RegressionNormativeModel(model.estimator).fit(X[:1, :12], covariates=covariates[:1])
+    with pytest.raises(ValueError,
+                       match="1 calibration controls is too few.*at least 2"):
+        RegressionNormativeModel(model.estimator).fit(X[:1, :12],
+                                                      covariates=covariates[:1])
     with pytest.raises(TypeError, match="no predict method"):
         RegressionNormativeModel(object()).fit(X, covariates=covariates)

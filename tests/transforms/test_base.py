@@ -55,15 +55,15 @@ def test_public_names_and_import_paths():
     for name in augmentation.__all__:
         assert getattr(nidl.transforms.volume, name) is getattr(augmentation, name)
         assert getattr(nidl.transforms, name) is getattr(augmentation, name)
-    assert {"Transform", "VolumeTransform", "Identity", "MultiViewsTransform", "Compose"} <= set(
-        nidl.transforms.__all__
-    )
+    assert {"Transform", "VolumeTransform", "Identity", "MultiViewsTransform",
+            "Compose"} <= set(nidl.transforms.__all__)
 
 
 @pytest.mark.parametrize("shape", [(4, 4), (1, 1, 4, 4, 4), (4,)])
 @pytest.mark.parametrize("transform", PREPROCESSING[:4] + AUGMENTATION, ids=repr)
 def test_volume_transforms_refuse_other_dimensions(transform, shape):
-    pattern = rf"expects a volume of shape \(C, X, Y, Z\) or \(X, Y, Z\); got shape {re_shape(shape)}"
+    pattern = (r"expects a volume of shape \(C, X, Y, Z\) or \(X, Y, Z\); "
+               rf"got shape {re_shape(shape)}")
     with pytest.raises(ValueError, match=pattern):
         transform(np.zeros(shape))
     with pytest.raises(ValueError, match=pattern):
@@ -76,7 +76,8 @@ def re_shape(shape):
 
 @pytest.mark.parametrize("transform", PREPROCESSING + AUGMENTATION, ids=repr)
 def test_transforms_refuse_other_types(transform):
-    with pytest.raises(TypeError, match="numpy.ndarray or a torch.Tensor.*got builtins.list"):
+    with pytest.raises(TypeError,
+                       match="numpy.ndarray or a torch.Tensor.*got builtins.list"):
         transform([[[0.0]]])
 
 
@@ -144,39 +145,52 @@ def test_subclass_contract():
     [
         (
             CropOrPad([10, 12, 8]),
-            "CropOrPad(target_shape=(10, 12, 8), padding_mode='constant', constant_values=0.0, p=None)",
+            ("CropOrPad(target_shape=(10, 12, 8), padding_mode='constant', "
+             "constant_values=0.0, p=None)"),
         ),
         (CropOrPad(np.int64(5), constant_values=(1, 2, 3)),
-         "CropOrPad(target_shape=(5, 5, 5), padding_mode='constant', constant_values=(1, 2, 3), p=None)"),
+         ("CropOrPad(target_shape=(5, 5, 5), padding_mode='constant', "
+          "constant_values=(1, 2, 3), p=None)")),
         (ZNormalization(), "ZNormalization(masking_fn=None, eps=1e-08, p=None)"),
-        (RobustRescaling(), "RobustRescaling(out_min_max=(0, 1), percentiles=(1, 99), masking_fn=None, p=None)"),
+        (RobustRescaling(),
+         ("RobustRescaling(out_min_max=(0, 1), percentiles=(1, 99), "
+          "masking_fn=None, p=None)")),
         (Resample(), "Resample(target=1.0, interpolation='linear', p=None)"),
-        (Resample((1, 2, np.float32(3))), "Resample(target=(1, 2, 3.0), interpolation='linear', p=None)"),
-        (Resize(4, "nearest"), "Resize(target_shape=(4, 4, 4), interpolation='nearest', p=None)"),
+        (Resample((1, 2, np.float32(3))),
+         "Resample(target=(1, 2, 3.0), interpolation='linear', p=None)"),
+        (Resize(4, "nearest"),
+         "Resize(target_shape=(4, 4, 4), interpolation='nearest', p=None)"),
         (RandomGaussianBlur(), "RandomGaussianBlur(sigma=(0, 2), p=None)"),
-        (RandomGaussianNoise(), "RandomGaussianNoise(mean=0.0, std=(0.1, 1.0), p=None)"),
+        (RandomGaussianNoise(),
+         "RandomGaussianNoise(mean=0.0, std=(0.1, 1.0), p=None)"),
         (RandomFlip(), "RandomFlip(axes=(0,), flip_probability=1.0, p=None)"),
-        (RandomRotation(), "RandomRotation(axes=((0, 1),), rotation_probability=1.0, p=None)"),
+        (RandomRotation(),
+         "RandomRotation(axes=((0, 1),), rotation_probability=1.0, p=None)"),
         (
             RandomResizedCrop(8),
-            "RandomResizedCrop(target_shape=(8, 8, 8), scale=(0.08, 1.0), ratio=(0.75, 1.33), interpolation='linear', p=None)",
+            ("RandomResizedCrop(target_shape=(8, 8, 8), scale=(0.08, 1.0), "
+             "ratio=(0.75, 1.33), interpolation='linear', p=None)"),
         ),
         (
             RandomErasing(p=0.5),
-            "RandomErasing(scale=(0.02, 0.33), ratio=(1.0, 3.0), num_iterations=1, value=0.0, inplace=False, p=0.5)",
+            ("RandomErasing(scale=(0.02, 0.33), ratio=(1.0, 3.0), num_iterations=1, "
+             "value=0.0, inplace=False, p=0.5)"),
         ),
         (Identity(p=0.25), "Identity(p=0.25)"),
         (
             Compose([Identity(), RandomFlip()]),
-            "Compose(transforms=[Identity(p=None), RandomFlip(axes=(0,), flip_probability=1.0, p=None)])",
+            ("Compose(transforms=[Identity(p=None), "
+             "RandomFlip(axes=(0,), flip_probability=1.0, p=None)])"),
         ),
         (
             MultiViewsTransform(RandomFlip(), n_views=2),
-            "MultiViewsTransform(transforms=RandomFlip(axes=(0,), flip_probability=1.0, p=None), n_views=2, p=None)",
+            ("MultiViewsTransform(transforms=RandomFlip(axes=(0,), "
+             "flip_probability=1.0, p=None), n_views=2, p=None)"),
         ),
         (
             MultiViewsTransform([Identity(), Identity()]),
-            "MultiViewsTransform(transforms=[Identity(p=None), Identity(p=None)], n_views=None, p=None)",
+            ("MultiViewsTransform(transforms=[Identity(p=None), Identity(p=None)], "
+             "n_views=None, p=None)"),
         ),
     ],
 )
@@ -211,7 +225,9 @@ REPR_SCRIPT = textwrap.dedent(
 
     chain = Compose([
         CropOrPad((4, 5, 6)),
-        ZNormalization(masking_fn=lambda v: v > 0 if "a" in {"a", "b", "c", "d"} else v < 0),
+        ZNormalization(
+            masking_fn=lambda v: v > 0 if "a" in {"a", "b", "c", "d"} else v < 0
+        ),
         RobustRescaling(masking_fn=functools.partial(foreground, threshold=-1)),
         ZNormalization(masking_fn=np.isfinite),
     ])
@@ -299,9 +315,11 @@ def test_multiple_views_with_probability_zero_are_the_input(volume):
 @pytest.mark.parametrize(
     "build, error, match",
     [
-        (lambda: MultiViewsTransform([Identity()], n_views=2), ValueError, "n_views=2 was given with a list"),
+        (lambda: MultiViewsTransform([Identity()], n_views=2), ValueError,
+         "n_views=2 was given with a list"),
         (lambda: MultiViewsTransform(Identity(), n_views=0), ValueError, "n_views=0"),
-        (lambda: MultiViewsTransform([Identity(), "flip"]), TypeError, r"transforms\[1\]"),
+        (lambda: MultiViewsTransform([Identity(), "flip"]), TypeError,
+         r"transforms\[1\]"),
         (lambda: MultiViewsTransform(3), TypeError, "callable or a list"),
     ],
 )

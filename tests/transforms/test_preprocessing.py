@@ -62,7 +62,8 @@ def test_robust_rescaling_matches_percentiles(volume, convert, numpy_of, masked)
         return v > 4
 
     transform = RobustRescaling(
-        out_min_max=(-1, 2), percentiles=(5, 90), masking_fn=above_four if masked else None
+        out_min_max=(-1, 2), percentiles=(5, 90),
+        masking_fn=above_four if masked else None
     )
     output = transform(convert(volume))
     check_same_kind(output, convert(volume))
@@ -75,7 +76,9 @@ def test_robust_rescaling_matches_percentiles(volume, convert, numpy_of, masked)
 
 
 def test_robust_rescaling_constant_volume_is_out_min(convert, numpy_of):
-    output = RobustRescaling(out_min_max=(3, 4))(convert(np.ones((2, 2, 2), np.float32)))
+    output = RobustRescaling(out_min_max=(3, 4))(
+        convert(np.ones((2, 2, 2), np.float32))
+    )
     np.testing.assert_array_equal(numpy_of(output), 3.0)
 
 
@@ -120,7 +123,8 @@ def test_crop_or_pad_modes_follow_numpy_pad(convert, numpy_of, mode):
 
 
 def test_crop_or_pad_constant_per_axis(convert, numpy_of):
-    output = numpy_of(CropOrPad((3, 3, 3), constant_values=(1, 2, 3))(convert(np.zeros((1, 1, 1)))))
+    crop_or_pad = CropOrPad((3, 3, 3), constant_values=(1, 2, 3))
+    output = numpy_of(crop_or_pad(convert(np.zeros((1, 1, 1)))))
     expected = np.pad(np.zeros((1, 1, 1)), 1, constant_values=((1, 1), (2, 2), (3, 3)))
     np.testing.assert_array_equal(output, expected)
 
@@ -143,9 +147,11 @@ def test_crop_or_pad_image_keeps_voxels_in_place():
 # ----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("interpolation, order", [("linear", 1), ("nearest", 0), ("cubic", 3)])
+@pytest.mark.parametrize("interpolation, order",
+                         [("linear", 1), ("nearest", 0), ("cubic", 3)])
 @pytest.mark.parametrize("target_shape", [(4, 5, 3), (11, 7, 9)])
-def test_resize_matches_scipy_zoom(volume, convert, numpy_of, interpolation, order, target_shape):
+def test_resize_matches_scipy_zoom(volume, convert, numpy_of, interpolation, order,
+                                   target_shape):
     output = Resize(target_shape, interpolation=interpolation)(convert(volume))
     check_same_kind(output, convert(volume))
     assert output.shape[-3:] == target_shape
@@ -188,7 +194,8 @@ def test_resample_image_matches_nilearn(image):
     # nilearn fills the half voxel beyond the outer centres with zeros where
     # this transform repeats the edge: compare away from the border.
     inner = (slice(1, -1),) * 3
-    np.testing.assert_allclose(output.get_fdata()[inner], expected[inner], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(output.get_fdata()[inner], expected[inner], rtol=1e-5,
+                               atol=1e-5)
     # The first voxel's outer corner stays in place.
     corner = np.array([-0.5, -0.5, -0.5, 1])
     np.testing.assert_allclose(output.affine @ corner, image.affine @ corner)
@@ -210,7 +217,9 @@ def test_resample_4d_image_keeps_volumes_last(image):
 
 
 def test_resample_without_affine_says_what_to_pass(convert):
-    with pytest.raises(ValueError, match=r"of shape \(8, 10, 6\).*resample\(volume, affine\).*image object"):
+    with pytest.raises(ValueError,
+                       match=r"of shape \(8, 10, 6\).*resample\(volume, affine\)"
+                       r".*image object"):
         Resample(2.0)(convert(np.zeros((8, 10, 6))))
 
 

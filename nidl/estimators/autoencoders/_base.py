@@ -141,6 +141,10 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
             super().__init__(encoder, decoder, encoder_out_dim, latent_dim,
                              ..., **kwargs)
 
+    ``stochastic_transform``, which most estimators of the family take, is
+    stored by each of them, so that one whose transform draws nothing (the
+    Joint VAE) does not take it.
+
     **Hooks.** An estimator of the family states what it adds:
 
     - ``_make_criterion(facts)``: the loss it minimises;
@@ -161,8 +165,8 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
 
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, default_dist="normal",
-        observation_scale="fixed", stochastic_transform=True, lr=1e-4,
-        weight_decay=1e-2, random_state=None, batch_size=128, **kwargs,
+        observation_scale="fixed", lr=1e-4, weight_decay=1e-2, random_state=None,
+        batch_size=128, **kwargs,
     ):
         super().__init__(**kwargs)
         self.encoder = encoder
@@ -171,7 +175,6 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         self.latent_dim = latent_dim
         self.default_dist = default_dist
         self.observation_scale = observation_scale
-        self.stochastic_transform = stochastic_transform
         self.lr = lr
         self.weight_decay = weight_decay
         self.random_state = random_state
@@ -239,7 +242,7 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         self.fc_logvar = nn.Linear(self._head_width(), self.latent_dim)
         scale = None if facts is None else facts["scale"]
         self.observation_log_scale = self._initial_log_scale(scale)
-        self.criterion = self._make_criterion(facts)
+        self._criterion = self._make_criterion(facts)
 
     def _head_width(self):
         """Number of inputs of the posterior heads."""
@@ -269,7 +272,7 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         if self.observation_log_scale is not None and facts["scale"] is not None:
             with torch.no_grad():
                 self.observation_log_scale.fill_(math.log(facts["scale"]))
-        self.criterion = self._make_criterion(facts)
+        self._criterion = self._make_criterion(facts)
 
     def configure_model(self):
         super().configure_model()
@@ -292,6 +295,11 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
         super().on_train_end()
         # A compiled function does not pickle; it is made again when needed.
         self._compiled_loss_values = None
+
+    @property
+    def criterion(self):
+        """The loss minimised, built from the parameters by the last build."""
+        return self._criterion
 
     def _likelihood(self, output):
         """The decoder's output as the likelihood trained: with its learned scale.

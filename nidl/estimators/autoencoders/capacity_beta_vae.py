@@ -149,10 +149,10 @@ class CapacityBetaVAE(VAEBase):
         self.capacity_min = capacity_min
         self.capacity_max = capacity_max
         self.capacity_steps = capacity_steps
+        self.stochastic_transform = stochastic_transform
         super().__init__(
             encoder, decoder, encoder_out_dim, latent_dim, default_dist=default_dist,
-            observation_scale=observation_scale,
-            stochastic_transform=stochastic_transform, lr=lr, weight_decay=weight_decay,
+            observation_scale=observation_scale, lr=lr, weight_decay=weight_decay,
             random_state=random_state, batch_size=batch_size, **kwargs,
         )
 

@@ -215,20 +215,12 @@ class JointVAE(ClusterMixin, VAEBase):
         self.discrete_capacity_min = discrete_capacity_min
         self.discrete_capacity_max = discrete_capacity_max
         self.discrete_capacity_steps = discrete_capacity_steps
-        if "stochastic_transform" in kwargs:
-            raise TypeError(
-                "JointVAE got the keyword argument 'stochastic_transform', which is "
-                "neither one of its parameters nor an option of "
-                "pytorch_lightning.Trainer: its transform gives posterior means and "
-                "class probabilities, and draws nothing; remove it."
-            )
         # Codes are continuous means and class probabilities: the transform
-        # of a Joint VAE draws nothing.
+        # of a Joint VAE draws nothing, and it takes no stochastic_transform.
         super().__init__(
             encoder, decoder, encoder_out_dim, latent_dim, default_dist=default_dist,
-            observation_scale=observation_scale, stochastic_transform=False, lr=lr,
-            weight_decay=weight_decay, random_state=random_state,
-            batch_size=batch_size, **kwargs,
+            observation_scale=observation_scale, lr=lr, weight_decay=weight_decay,
+            random_state=random_state, batch_size=batch_size, **kwargs,
         )
 
     # ------------------------------------------------------------------

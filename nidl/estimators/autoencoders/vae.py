@@ -138,10 +138,10 @@ class VAE(VAEBase):
         random_state=None, batch_size=128, **kwargs,
     ):
         self.beta = beta
+        self.stochastic_transform = stochastic_transform
         super().__init__(
             encoder, decoder, encoder_out_dim, latent_dim, default_dist=default_dist,
-            observation_scale=observation_scale,
-            stochastic_transform=stochastic_transform, lr=lr, weight_decay=weight_decay,
+            observation_scale=observation_scale, lr=lr, weight_decay=weight_decay,
             random_state=random_state, batch_size=batch_size, **kwargs,
         )
 
