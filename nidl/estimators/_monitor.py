@@ -1,4 +1,4 @@
-"""The callback that watches every fit: batch checks, finite losses, history.
+"""The callback that watches every fit: batch checks, finite losses, epoch means.
 
 :class:`FitMonitor` is a Lightning callback. ``fit`` gives one to the
 Trainer it builds; a Trainer of the user's gets one through the estimator's
@@ -17,12 +17,67 @@ from ..utils.validation import check_batch, non_finite_batch_error
 #: Checks of finite values kept on an accelerator before they are read.
 _CHECKS_PER_READ = 100
 
+#: Steps whose loss terms are kept before they are added to the epoch's sums.
+_STEPS_PER_SUM = 64
+
 #: Prefixes of the epoch means that ``history_`` keeps.
 _HISTORY_PREFIXES = ("train/", "val/")
 
 
+class EpochMeans:
+    """Batch-size-weighted means of the scalar terms of an epoch's steps.
+
+    A step only keeps references to its terms, on their device; every
+    ``_STEPS_PER_SUM`` steps they are added to the sums in a few tensor
+    operations, so that nothing waits for an accelerator at every step.
+    """
+
+    def __init__(self):
+        self.names, self.steps, self.sums, self.n_samples = None, [], 0, 0
+
+    def add(self, terms, batch_size):
+        names = tuple(terms)
+        if self.names is None:
+            self.names = names
+        elif names != self.names:
+            raise ValueError(
+                f"training_step returned the terms {names} after {self.names} in "
+                "the same epoch; return the same terms at every step."
+            )
+        self.steps.append((list(terms.values()), batch_size))
+        if len(self.steps) == _STEPS_PER_SUM:
+            self._add_steps_to_sums()
+
+    def _add_steps_to_sums(self):
+        steps, self.steps = self.steps, []
+        if not steps:
+            return
+        rows, sizes = zip(*steps)
+        columns = [torch.stack(column).to(torch.float32) for column in zip(*rows)]
+        weights = torch.tensor(sizes, dtype=torch.float32, device=columns[0].device)
+        weighted = torch.stack(columns, dim=1) * weights[:, None]
+        self.sums = self.sums + weighted.sum(dim=0)
+        self.n_samples += sum(sizes)
+
+    def means(self):
+        """The means by name, and the number of samples; the sums start again."""
+        self._add_steps_to_sums()
+        if self.names is None:
+            return {}, 0
+        means = dict(zip(self.names, self.sums / self.n_samples))
+        n_samples = self.n_samples
+        self.names, self.sums, self.n_samples = None, 0, 0
+        return means, n_samples
+
+
 class FitMonitor(Callback):
-    """Check the batches and losses of a fit; record its history.
+    """Check the batches and losses of a fit; log epoch means, record history.
+
+    The scalar terms that ``training_step`` returns (``loss``,
+    ``rec_loss``, ...) are logged as ``train/<name>``, their means over the
+    epoch weighted by the batch sizes, where the estimator asks for it
+    (``_logs_epoch_means``): one ``log`` call per epoch rather than one per
+    step, which costs more than a whole step of a small model.
 
     Parameters
     ----------
@@ -58,6 +113,7 @@ class FitMonitor(Callback):
         self._kept_checks = []
         self._batch_start_step = 0
         self._validated = False
+        self._epoch_means = EpochMeans()
 
     def state_dict(self):
         # A checkpoint carries the history of the epochs before it, so that
@@ -122,12 +178,12 @@ class FitMonitor(Callback):
             for key, value in outputs.items()
             if isinstance(value, torch.Tensor) and value.ndim == 0
         }
-        if terms:
-            where = (
-                list(terms), trainer.current_epoch, batch_idx, self._batch_start_step
-            )
-            report = partial(_raise_not_finite, *where)
-            self._check_finite(list(terms.values()), report)
+        if not terms:
+            return
+        where = (list(terms), trainer.current_epoch, batch_idx, self._batch_start_step)
+        self._check_finite(list(terms.values()), partial(_raise_not_finite, *where))
+        if pl_module._logs_epoch_means:
+            self._epoch_means.add(terms, len(pl_module._batch_input(batch)))
 
     # ------------------------------------------------------------------
     # Epochs and the end of training
@@ -139,6 +195,7 @@ class FitMonitor(Callback):
 
     def on_train_epoch_end(self, trainer, pl_module):
         self._read_kept_checks()
+        self._log_epoch_means(pl_module)
         # Validation may not run every epoch: its means are recorded for the
         # epochs it ran, not repeated.
         prefixes = _HISTORY_PREFIXES if self._validated else ("train/",)
@@ -146,6 +203,18 @@ class FitMonitor(Callback):
         for name, value in trainer.callback_metrics.items():
             if name.startswith(prefixes):
                 self.history.setdefault(name, []).append(float(value))
+
+    def _log_epoch_means(self, pl_module):
+        if not pl_module._logs_epoch_means:
+            return
+        means, n_samples = self._epoch_means.means()
+        values = {**means, **pl_module._epoch_values()}
+        values = {f"train/{name}": value for name, value in values.items()}
+        if values:
+            pl_module.log_dict(
+                values, on_step=False, on_epoch=True, batch_size=max(n_samples, 1),
+                sync_dist=True,
+            )
 
     def on_train_end(self, trainer, pl_module):
         # Checks kept on an accelerator since the last read fail the fit

@@ -175,6 +175,10 @@ class BaseEstimator(
     #: their initial weights before training.
     _user_modules = ()
 
+    #: Whether the scalar terms ``training_step`` returns are logged as their
+    #: epoch means, ``train/<name>``, by the fit's ``FitMonitor``.
+    _logs_epoch_means = False
+
     def __init__(self, **trainer_kwargs):
         pl.LightningModule.__init__(self)
         self._trainer_kwargs = dict(trainer_kwargs)
@@ -184,6 +188,19 @@ class BaseEstimator(
         self._initial_modules = ({}, {})
         # The fitted attributes of the last complete fit (see record_training).
         self._training_record = None
+
+    def __setattr__(self, name, value):
+        # Lightning records the name of the running hook on the module, a
+        # string or None, twice per hook call and a few dozen times per
+        # step; torch.nn.Module.__setattr__ checks each value against the
+        # parameters, buffers and submodules, a cost that shows in a small
+        # model's step. An attribute already in the instance's dictionary is
+        # none of those (torch keeps the names apart), and a string or None
+        # cannot become one: storing it directly is what torch would do.
+        if (value is None or type(value) is str) and name in vars(self):
+            object.__setattr__(self, name, value)
+        else:
+            super().__setattr__(name, value)
 
     @classmethod
     def parameter_names(cls):
@@ -401,6 +418,14 @@ class BaseEstimator(
     def _adopt_data_facts(self, facts):
         """Take the facts of the data a user's Trainer trains on, after the build."""
 
+    def _epoch_values(self):
+        """Values logged with the epoch means, as ``train/<name>`` (none here)."""
+        return {}
+
+    def _steps_its_optimizer(self):
+        """Whether a fit leaves the optimiser step to ``training_step`` (no here)."""
+        return False
+
     def _record_training(self, n_epochs, n_steps, history):
         """Set the fitted attributes of a complete fit; called at its end.
 
@@ -523,12 +548,17 @@ class BaseEstimator(
         )
         trainer, callbacks = self._make_trainer(monitor)
         self._training_record = None
+        # Lightning's manual optimisation, declared before training, where
+        # the estimator steps its optimiser itself.
+        self.automatic_optimization = not self._steps_its_optimizer()
         try:
             with seeded(self.random_state), quiet_lightning(in_memory):
                 trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)
         finally:
-            # A fitted estimator holds no Trainer (nor, through it, the data).
+            # A fitted estimator holds no Trainer (nor, through it, the data),
+            # and a Trainer of the user's runs Lightning's automatic loop.
             self.trainer = None
+            self.automatic_optimization = True
         if self._training_record is None:
             raise RuntimeError(
                 "the Trainer stopped before the end of training; "

@@ -163,6 +163,8 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
     #: Names of the estimator's parameters that its loss takes unchanged.
     _loss_parameters = ()
 
+    _logs_epoch_means = True
+
     def __init__(
         self, encoder, decoder, encoder_out_dim, latent_dim, default_dist="normal",
         observation_scale="fixed", lr=1e-4, weight_decay=1e-2, random_state=None,

@@ -1,6 +1,13 @@
 """Training of the VAE family: the loss of a batch, the steps, the optimiser."""
 
 import torch
+from pytorch_lightning.callbacks import (
+    BaseFinetuning,
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    ModelCheckpoint,
+    StochasticWeightAveraging,
+)
 from torch.distributions import Normal
 
 from ..._docstrings import fill_doc
@@ -8,6 +15,17 @@ from ...losses.schedules import value_at
 
 #: Devices on which torch's AdamW has a fused implementation.
 _FUSED_DEVICES = ("cpu", "cuda")
+
+#: Lightning callbacks that act through its automatic optimisation loop (the
+#: learning rates and accumulation they schedule, the parameters they
+#: unfreeze) or whose checkpoints resume it (a checkpoint's loop state).
+_AUTOMATIC_LOOP_CALLBACKS = (
+    BaseFinetuning,
+    GradientAccumulationScheduler,
+    LearningRateFinder,
+    ModelCheckpoint,
+    StochasticWeightAveraging,
+)
 
 
 class VAETrainingMixin:
@@ -89,30 +107,43 @@ class VAETrainingMixin:
         if self._attached_trainer() is None:
             # A step called outside a Trainer has nowhere to log to.
             return losses
-        self.log_dict(
-            {f"{stage}/{name}": value for name, value in losses.items()},
-            on_step=False,
-            on_epoch=True,
-            batch_size=x.shape[0],
-            sync_dist=True,
-        )
-        if stage == "train":
-            # The weights in force are logged at every step where they can
-            # change; the value at the last step of an epoch stays in the
-            # metrics. A constant one is logged as its epoch mean.
-            in_force = self._values_in_force(values, step)
-            scheduled = callable(getattr(self.criterion, "beta", None))
-            changing = scheduled or bool(set(in_force) - {"beta"})
+        if stage != "train":
             self.log_dict(
-                {f"train/{name}": value for name, value in in_force.items()},
-                on_step=changing,
-                on_epoch=not changing,
+                {f"{stage}/{name}": value for name, value in losses.items()},
+                on_step=False,
+                on_epoch=True,
                 batch_size=x.shape[0],
-                # The same value in every process; an epoch mean is still
-                # reduced across them, as Lightning asks.
-                sync_dist=not changing,
+                sync_dist=True,
+            )
+        elif self._weights_change():
+            # The training losses are logged as epoch means by the fit's
+            # monitor (see _logs_epoch_means); weights that change during
+            # training are logged at every step, and the value at the last
+            # step of an epoch stays in the metrics.
+            self.log_dict(
+                {
+                    f"train/{name}": value
+                    for name, value in self._values_in_force(values, step).items()
+                },
+                on_step=True,
+                on_epoch=False,
+                batch_size=x.shape[0],
             )
         return losses
+
+    def _weights_change(self):
+        """Whether the loss has weights in force that change with the step.
+
+        Here, a ``beta`` schedule; estimators whose loss has rising
+        capacities or a falling temperature say True.
+        """
+        return callable(getattr(self.criterion, "beta", None))
+
+    def _epoch_values(self):
+        # A constant weight is logged once per epoch, with the losses.
+        if self._weights_change():
+            return {}
+        return self._values_in_force({}, self.global_step)
 
     @fill_doc
     def training_step(self, batch, batch_idx, dataloader_idx=0):
@@ -128,7 +159,38 @@ class VAETrainingMixin:
         losses : dict
             ``"loss"``, ``"rec_loss"`` and ``"kl_loss"``.
         """
-        return self._losses(batch, "train")
+        losses = self._losses(batch, "train")
+        if not self.automatic_optimization:
+            # Lightning's manual optimisation, in the order its automatic
+            # loop takes (see _steps_its_optimizer).
+            optimizer = self.optimizers()
+            optimizer.zero_grad()
+            self.manual_backward(losses["loss"])
+            optimizer.step()
+        return losses
+
+    def _steps_its_optimizer(self):
+        """Whether a fit steps the optimiser in ``training_step``.
+
+        Lightning's automatic optimisation wraps every step in a closure and
+        more hooks, a cost that shows on a small model's step; its manual
+        optimisation leaves the step to ``training_step``. A fit uses it
+        where Lightning's loop would do nothing more: no gradient clipping
+        or accumulation, no callback that acts through the automatic loop
+        (``_AUTOMATIC_LOOP_CALLBACKS``), and the optimiser of
+        ``configure_optimizers`` here (a subclass's own optimisers and
+        schedulers run in Lightning's loop).
+        """
+        options = self.get_params(deep=False)
+        callbacks = options.get("callbacks") or []
+        if not isinstance(callbacks, (list, tuple)):
+            callbacks = [callbacks]
+        return bool(
+            type(self).configure_optimizers is VAETrainingMixin.configure_optimizers
+            and not options.get("gradient_clip_val")
+            and options.get("accumulate_grad_batches", 1) == 1
+            and not any(isinstance(c, _AUTOMATIC_LOOP_CALLBACKS) for c in callbacks)
+        )
 
     @fill_doc
     def validation_step(self, batch, batch_idx, dataloader_idx=0):

@@ -156,5 +156,8 @@ class CapacityBetaVAE(VAEBase):
             random_state=random_state, batch_size=batch_size, **kwargs,
         )
 
+    def _weights_change(self):
+        return True  # the capacities rise with the step
+
     def _make_criterion(self, facts):
         return CapacityBetaVAELoss(**self._loss_arguments())

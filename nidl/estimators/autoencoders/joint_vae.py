@@ -254,6 +254,9 @@ class JointVAE(ClusterMixin, VAEBase):
             self.temperature_steps, "temperature_steps", numbers.Integral, min_val=0
         )
 
+    def _weights_change(self):
+        return True  # the capacities rise with the step, the temperature falls
+
     def _make_criterion(self, facts):
         return JointVAELoss(**self._loss_arguments())
 
