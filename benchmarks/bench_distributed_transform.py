@@ -72,6 +72,8 @@ def worker(args):
         "checksum": float(np.asarray(Z, dtype=np.float64).sum()),
     }
     Path(args.out, f"{args.processes}-rank{rank}.json").write_text(json.dumps(result))
+    if group:  # PyTorch's advice before a process exits
+        torch.distributed.destroy_process_group()
 
 
 def run(args):

@@ -213,7 +213,9 @@ class TrainingMixin:
         # A fit must not change the callbacks given as parameters (early
         # stopping counters, best scores): each fit trains with fresh copies.
         copies = copy.deepcopy(list(callbacks))
-        kwargs["callbacks"] = [*copies, monitor]
+        # The monitor first: the epoch means it logs at the end of an epoch
+        # are there for the callbacks that read them then.
+        kwargs["callbacks"] = [monitor, *copies]
         kwargs.setdefault("logger", False)
         kwargs.setdefault("enable_model_summary", False)
         kwargs.setdefault(

@@ -422,7 +422,7 @@ class BaseEstimator(
         """Values logged with the epoch means, as ``train/<name>`` (none here)."""
         return {}
 
-    def _steps_its_optimizer(self):
+    def _steps_its_optimizer(self, resuming):
         """Whether a fit leaves the optimiser step to ``training_step`` (no here)."""
         return False
 
@@ -550,7 +550,9 @@ class BaseEstimator(
         self._training_record = None
         # Lightning's manual optimisation, declared before training, where
         # the estimator steps its optimiser itself.
-        self.automatic_optimization = not self._steps_its_optimizer()
+        self.automatic_optimization = not self._steps_its_optimizer(
+            resuming=ckpt_path is not None
+        )
         try:
             with seeded(self.random_state), quiet_lightning(in_memory):
                 trainer.fit(self, train_loader, val_loader, ckpt_path=ckpt_path)

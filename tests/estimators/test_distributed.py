@@ -55,6 +55,10 @@ SCRIPT = textwrap.dedent(
         rank = os.environ.get("LOCAL_RANK", "0")
         with open(os.path.join(out_dir, f"rank{{rank}}.json"), "w") as f:
             json.dump(report, f)
+        # PyTorch's advice: a process that used a process group destroys it
+        # before it exits (gloo may abort the interpreter's exit otherwise).
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     if __name__ == "__main__":
         main()
@@ -154,6 +158,10 @@ SPLIT_SCRIPT = textwrap.dedent(
         rank = os.environ.get("LOCAL_RANK", "0")
         with open(os.path.join(out_dir, f"rank{{rank}}.json"), "w") as f:
             json.dump(report, f)
+        # PyTorch's advice: a process that used a process group destroys it
+        # before it exits (gloo may abort the interpreter's exit otherwise).
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     if __name__ == "__main__":
         main()

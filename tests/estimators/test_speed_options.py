@@ -188,12 +188,16 @@ class OptimizationSpy(nn.Module):
         return x
 
 
-def test_training_runs_in_lightnings_automatic_loop(small_data):
+def test_own_optimizer_step_matches_lightnings_loop(small_data):
+    # A plain fit declares Lightning's manual optimisation and steps the
+    # optimiser in training_step; the estimator is back in the automatic
+    # mode after it, for a Trainer of the user's.
     own = make_mlp_vae()
     spy = OptimizationSpy(own)
     own.encoder.insert(0, spy)
     own.fit(small_data)
-    assert spy.automatic == [True] * 6
+    assert spy.automatic == [False] * 6
+    assert own.automatic_optimization
     # Clipping at a norm never reached: Lightning's loop, the same update.
     lightning = make_mlp_vae(gradient_clip_val=1e9)
     lightning.encoder.insert(0, OptimizationSpy(lightning))

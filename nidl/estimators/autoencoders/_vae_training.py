@@ -169,7 +169,7 @@ class VAETrainingMixin:
             optimizer.step()
         return losses
 
-    def _steps_its_optimizer(self):
+    def _steps_its_optimizer(self, resuming):
         """Whether a fit steps the optimiser in ``training_step``.
 
         Lightning's automatic optimisation wraps every step in a closure and
@@ -182,6 +182,11 @@ class VAETrainingMixin:
         schedulers run in Lightning's loop).
         """
         options = self.get_params(deep=False)
+        if resuming:
+            # Checkpoints come from Lightning's automatic loop (a fit with a
+            # ModelCheckpoint, or a Trainer of the user's), whose step
+            # counters they carry on.
+            return False
         callbacks = options.get("callbacks") or []
         if not isinstance(callbacks, (list, tuple)):
             callbacks = [callbacks]
