@@ -513,6 +513,7 @@ class BaseEstimator(
         return self
 
     def _train(self, X, paired, val_dataloader, ckpt_path):
+        """The steps of :meth:`_fit`, which undoes them all if one fails."""
         self._check_params()
         X, samples = check_input_and_samples(self, X, reset=True)
         if val_dataloader is not None:
