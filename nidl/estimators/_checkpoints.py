@@ -18,17 +18,19 @@ def _is_plain(value):
 PROCESS_ATTRIBUTES = ("callbacks_",)
 
 
-def fitted_attributes(estimator):
+def fitted_attributes(estimator, portable=False):
     """The attributes ``fit`` learned (public names ending in ``_``), as plain values.
 
     Feature names become a list, which checkpoints store without pickling
-    NumPy objects. ``callbacks_`` is left out (see ``PROCESS_ATTRIBUTES``).
+    NumPy objects. With ``portable=True``, only what travels with the
+    weights (to a checkpoint, back from a spawned process): the
+    ``PROCESS_ATTRIBUTES`` are left out.
     """
     fitted = {
         name: value
         for name, value in vars(estimator).items()
         if name.endswith("_") and not name.startswith("_")
-        and name not in PROCESS_ATTRIBUTES
+        and not (portable and name in PROCESS_ATTRIBUTES)
     }
     if "feature_names_in_" in fitted:
         fitted["feature_names_in_"] = list(fitted["feature_names_in_"])
@@ -69,7 +71,7 @@ class CheckpointMixin:
             if _is_plain(value)
         }
         fitted = {
-            **fitted_attributes(self),
+            **fitted_attributes(self, portable=True),
             "n_epochs_": self.current_epoch,
             "n_steps_": self.global_step,
         }

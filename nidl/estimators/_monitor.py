@@ -13,6 +13,7 @@ import torch
 from pytorch_lightning.callbacks import Callback
 
 from ..utils.validation import check_batch, non_finite_batch_error
+from ._quiet import silence_lightning
 
 #: Checks of finite values kept on an accelerator before they are read.
 _CHECKS_PER_READ = 100
@@ -130,8 +131,6 @@ class FitMonitor(Callback):
         # its callbacks before Lightning sets up; they do not run inside
         # fit's quiet block: silence Lightning's banners there too.
         if torch.multiprocessing.current_process().name != "MainProcess":
-            from ._training import silence_lightning
-
             silence_lightning(self.in_memory_loaders)
 
     # ------------------------------------------------------------------

@@ -7,36 +7,22 @@ volumes, and the callback that watches each fit (see :mod:`._monitor`).
 
 import copy
 import inspect
-import logging
-import warnings
 from collections.abc import Mapping
 from contextlib import contextmanager
 
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from ..utils import batch_input
 from ..utils._data import plain_mappings
 from ._monitor import FitMonitor
+from ._quiet import quiet_lightning
 
 #: Keyword arguments that ``pytorch_lightning.Trainer`` accepts.
 TRAINER_ARGUMENTS = frozenset(inspect.signature(pl.Trainer.__init__).parameters) - {
     "self"
 }
-
-# Lightning's advice on logging intervals is noise for nidl's epoch means;
-# a fit without validation data skipping the validation loop is expected;
-# the deprecation notice comes from Lightning's own internals. Its advice on
-# loader workers is silenced for nidl's in-memory loaders only (see
-# silence_lightning): a loader reading files needs it.
-_QUIET_WARNINGS = (
-    r".*smaller than the logging interval.*",
-    r".*but have no `val_dataloader`.*",
-    r".*isinstance\(treespec, LeafSpec\)` is deprecated.*",
-)
-_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric")
 
 #: nidl's own options, passed (and cloned, and set) like Trainer options,
 #: with their defaults: ``compile`` compiles the training forward pass with
@@ -105,45 +91,6 @@ def forked_rng(seed=None):
         yield
 
 
-def silence_lightning(in_memory_loaders=()):
-    """Raise Lightning's log level to warnings; ignore its noise warnings.
-
-    Parameters
-    ----------
-    in_memory_loaders : tuple of str, default=()
-        Names of the Trainer's loaders ("train_dataloader",
-        "val_dataloader") that nidl slices from tensors in memory, for which
-        the advice to use loader workers is silenced too.
-    """
-    for name in _LIGHTNING_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    for message in _QUIET_WARNINGS:
-        warnings.filterwarnings("ignore", message=message)
-    for name in in_memory_loaders:
-        warnings.filterwarnings(
-            "ignore",
-            message=f"The '{name}' does not have many workers",
-            category=PossibleUserWarning,
-        )
-
-
-@contextmanager
-def quiet_lightning(in_memory_loaders=()):
-    """Silence Lightning's banners and tips inside the block only.
-
-    ``in_memory_loaders`` as for :func:`silence_lightning`.
-    """
-    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
-    levels = [logger.level for logger in loggers]
-    try:
-        with warnings.catch_warnings():
-            silence_lightning(in_memory_loaders)
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)
-
-
 class TrainingMixin:
     """Training hooks of :class:`~nidl.estimators.base.BaseEstimator`.
 
@@ -207,12 +154,10 @@ class TrainingMixin:
             for name, value in self._trainer_kwargs.items()
             if name not in ENGINE_OPTIONS
         }
-        callbacks = kwargs.get("callbacks") or []
-        if not isinstance(callbacks, (list, tuple)):
-            callbacks = [callbacks]
+        callbacks = self._callbacks()
         # A fit must not change the callbacks given as parameters (early
         # stopping counters, best scores): each fit trains with fresh copies.
-        copies = copy.deepcopy(list(callbacks))
+        copies = copy.deepcopy(callbacks)
         # The monitor first: the epoch means it logs at the end of an epoch
         # are there for the callbacks that read them then.
         kwargs["callbacks"] = [monitor, *copies]
@@ -224,6 +169,11 @@ class TrainingMixin:
         )
         with quiet_lightning():
             return pl.Trainer(**kwargs), copies
+
+    def _callbacks(self):
+        """The ``callbacks`` option as a list (one callback may be given alone)."""
+        callbacks = self._trainer_kwargs.get("callbacks") or []
+        return list(callbacks) if isinstance(callbacks, (list, tuple)) else [callbacks]
 
     def configure_callbacks(self):
         """A :class:`FitMonitor` for a Trainer of the user's; ``fit`` gives its own.

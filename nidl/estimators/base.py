@@ -34,12 +34,12 @@ from ._mixins import (  # noqa: F401
     TransformerMixin,
 )
 from ._monitor import FitMonitor
+from ._quiet import quiet_lightning
 from ._training import (
     ENGINE_OPTIONS,
     TRAINER_ARGUMENTS,
     TrainingMixin,
     forked_rng,
-    quiet_lightning,
     seeded,
 )
 
@@ -94,18 +94,6 @@ def _same_values(first, second):
         except (TypeError, ValueError, RuntimeError):
             return False
     return True
-
-
-def _check_option_names(estimator, options):
-    """Refuse keyword arguments that are neither parameters nor Trainer options."""
-    unknown = sorted(set(options) - TRAINER_ARGUMENTS - set(ENGINE_OPTIONS))
-    if unknown:
-        raise TypeError(
-            f"{type(estimator).__name__} got the keyword argument {unknown[0]!r}, "
-            f"which is neither one of its parameters "
-            f"({', '.join(estimator.parameter_names())}) nor an option of "
-            "pytorch_lightning.Trainer; check its spelling."
-        )
 
 
 class BaseEstimator(
@@ -303,7 +291,15 @@ class BaseEstimator(
     # ------------------------------------------------------------------
     def _check_params(self):
         """Validate the parameters; called at the top of ``fit``."""
-        _check_option_names(self, self._trainer_kwargs)
+        known = TRAINER_ARGUMENTS | set(ENGINE_OPTIONS)
+        unknown = sorted(set(self._trainer_kwargs) - known)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got the keyword argument {unknown[0]!r}, "
+                f"which is neither one of its parameters "
+                f"({', '.join(self.parameter_names())}) nor an option of "
+                "pytorch_lightning.Trainer; check its spelling."
+            )
         if not isinstance(self._engine_option("compile"), bool):
             raise TypeError(
                 "compile must be True or False, got "
@@ -411,7 +407,7 @@ class BaseEstimator(
         x = self._batch_input(batch).detach().cpu()
         check_input(self, x, reset=True)
         self._record_initial_modules()
-        facts = {"n_samples": n_samples(train_loader), "scale": _scale(x, x)}
+        facts = {"n_samples": n_samples(train_loader), "scale": self._data_scale(x, x)}
         self._check_data(train_loader, None, facts)
         self._adopt_data_facts(facts)
 
@@ -421,6 +417,24 @@ class BaseEstimator(
     def _epoch_values(self):
         """Values logged with the epoch means, as ``train/<name>`` (none here)."""
         return {}
+
+    def _learns_data_scale(self):
+        """Whether the layers start from the data's scale (``facts["scale"]``)."""
+        return False
+
+    def _data_scale(self, X, samples):
+        """Standard deviation of the training data (of its first batch for loaders).
+
+        None where the estimator does not use it (see ``_learns_data_scale``),
+        or where the data has no spread.
+        """
+        if not self._learns_data_scale():
+            return None
+        data = X if isinstance(X, torch.Tensor) else samples
+        if data.numel() < 2:
+            return None
+        scale = float(torch.as_tensor(data, dtype=torch.float64).std())
+        return scale if math.isfinite(scale) and scale > 0 else None
 
     def _steps_its_optimizer(self, resuming):
         """Whether a fit leaves the optimiser step to ``training_step`` (no here)."""
@@ -434,7 +448,7 @@ class BaseEstimator(
         ``get_extra_state``), spawned or not.
         """
         self._training_record = {
-            **fitted_attributes(self),
+            **fitted_attributes(self, portable=True),
             "n_epochs_": n_epochs,
             "n_steps_": n_steps,
             "history_": {name: list(values) for name, values in history.items()},
@@ -467,9 +481,19 @@ class BaseEstimator(
         self : BaseEstimator
             The fitted estimator.
         """
-        if val_dataloader is None and (is_loader(y) or is_dataset(y)):
-            val_dataloader, y = y, None
+        y, val_dataloader = self._validation_in_place_of_y(y, val_dataloader)
         return self._fit(X, self._check_targets(X, y), val_dataloader, ckpt_path)
+
+    @staticmethod
+    def _validation_in_place_of_y(y, val_dataloader):
+        """``(y, val_dataloader)``, a DataLoader or Dataset given as ``y`` moved over.
+
+        So that nidl's ``fit(train_dataloader, val_dataloader)`` works beside
+        scikit-learn's ``fit(X, y)``.
+        """
+        if val_dataloader is None and (is_loader(y) or is_dataset(y)):
+            return None, y
+        return y, val_dataloader
 
     def _check_targets(self, X, y):
         """Targets of a supervised estimator as a tensor; None otherwise.
@@ -518,7 +542,7 @@ class BaseEstimator(
         X, samples = check_input_and_samples(self, X, reset=True)
         if val_dataloader is not None:
             val_dataloader = check_input(self, val_dataloader, reset=False)
-        facts = {"n_samples": n_samples(X), "scale": _scale(X, samples)}
+        facts = {"n_samples": n_samples(X), "scale": self._data_scale(X, samples)}
         self._check_data(X, val_dataloader, facts)
         train_loader = make_loader(X, paired, batch_size=self.batch_size, shuffle=True)
         val_loader = (
@@ -588,7 +612,6 @@ class BaseEstimator(
             "parameters": dict(self.named_parameters(recurse=False)),
             "user_modules": (user_modules, copy.deepcopy(user_modules)),
             "fitted": fitted_attributes(self),
-            "callbacks_": getattr(self, "callbacks_", None),
             "bookkeeping": {name: getattr(self, name) for name in _FIT_BOOKKEEPING},
         }
 
@@ -604,11 +627,6 @@ class BaseEstimator(
         for name in set(fitted_attributes(self)) - set(state["fitted"]):
             delattr(self, name)
         set_fitted_attributes(self, state["fitted"])
-        if state["callbacks_"] is None:
-            if hasattr(self, "callbacks_"):
-                del self.callbacks_
-        else:
-            self.callbacks_ = state["callbacks_"]
         for name, value in state["bookkeeping"].items():
             setattr(self, name, value)
 
@@ -660,15 +678,6 @@ class BaseEstimator(
         new = type(self)(**others, **estimators)
         _copy_metadata_requests(self, new)
         return new
-
-
-def _scale(X, samples):
-    """Standard deviation of the training data (of its first batch for loaders)."""
-    data = X if isinstance(X, torch.Tensor) else samples
-    if data.numel() < 2:
-        return None
-    scale = float(torch.as_tensor(data, dtype=torch.float64).std())
-    return scale if math.isfinite(scale) and scale > 0 else None
 
 
 def _copy_metadata_requests(source, target):

@@ -268,6 +268,9 @@ class VAEBase(VAEScoringMixin, VAETrainingMixin, TransformerMixin, BaseEstimator
             shape = getattr(self, "sample_shape_", ())
         return nn.Parameter(torch.full(shape, math.log(scale or 1.0)))
 
+    def _learns_data_scale(self):
+        return self.observation_scale != "fixed"
+
     def _adopt_data_facts(self, facts):
         # A Trainer of the user's: the learned scale starts at the first
         # batch's standard deviation, and the loss knows the data's size.

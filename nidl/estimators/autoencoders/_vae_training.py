@@ -181,20 +181,19 @@ class VAETrainingMixin:
         ``configure_optimizers`` here (a subclass's own optimisers and
         schedulers run in Lightning's loop).
         """
-        options = self.get_params(deep=False)
         if resuming:
             # Checkpoints come from Lightning's automatic loop (a fit with a
             # ModelCheckpoint, or a Trainer of the user's), whose step
             # counters they carry on.
             return False
-        callbacks = options.get("callbacks") or []
-        if not isinstance(callbacks, (list, tuple)):
-            callbacks = [callbacks]
+        options = self._trainer_kwargs
         return bool(
             type(self).configure_optimizers is VAETrainingMixin.configure_optimizers
             and not options.get("gradient_clip_val")
             and options.get("accumulate_grad_batches", 1) == 1
-            and not any(isinstance(c, _AUTOMATIC_LOOP_CALLBACKS) for c in callbacks)
+            and not any(
+                isinstance(c, _AUTOMATIC_LOOP_CALLBACKS) for c in self._callbacks()
+            )
         )
 
     @fill_doc

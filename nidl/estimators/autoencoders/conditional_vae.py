@@ -288,8 +288,7 @@ class ConditionalVAE(VAE):
         self : ConditionalVAE
             The fitted estimator.
         """
-        if val_dataloader is None and (is_loader(y) or is_dataset(y)):
-            val_dataloader = y
+        _, val_dataloader = self._validation_in_place_of_y(y, val_dataloader)
         self._check_params()
         paired = self._checked_covariates(covariates, X, "fit")
         return self._fit(X, paired, val_dataloader, ckpt_path)
