@@ -130,8 +130,17 @@ class FitMonitor(Callback):
         # Processes started by a spawning strategy unpickle the Trainer and
         # its callbacks before Lightning sets up; they do not run inside
         # fit's quiet block: silence Lightning's banners there too.
-        if torch.multiprocessing.current_process().name != "MainProcess":
+        if _started_for_the_fit():
             silence_lightning(self.in_memory_loaders)
+
+    def teardown(self, trainer, pl_module, stage):
+        # A process a spawning strategy started ends with the fit, after
+        # Lightning's last collective; PyTorch asks a process to destroy its
+        # process group before it exits (gloo's threads can otherwise abort
+        # the interpreter's exit). A process that goes on after the fit
+        # ("ddp", and the calling process) keeps its group for transform.
+        if _started_for_the_fit() and torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     # ------------------------------------------------------------------
     # Batches
@@ -262,6 +271,11 @@ class FitMonitor(Callback):
                 if not math.isfinite(value):
                     report(index, value)
             start += len(step_values)
+
+
+def _started_for_the_fit():
+    """Whether this process was started by a spawning strategy (ddp_spawn)."""
+    return torch.multiprocessing.current_process().name != "MainProcess"
 
 
 def _raise_bad_batch(where, x, index, value):
