@@ -8,59 +8,78 @@ __all__ = ["RegressionNormativeModel"]
 
 
 class RegressionNormativeModel(NormativeBase):
-    """Normative model of a fitted regression of the features on covariates.
+    """Normative model of a regression of the features on covariates.
 
     The classical normative model [1]_ [2]_: a regression fitted on
-    healthy controls predicts each feature (voxel or region) from the
-    covariates (age, sex, site, ...), and a subject's deviation is its
-    residual, standardised against held-out calibration controls. Wrap any
-    fitted scikit-learn regressor of the covariates with one output per
-    feature: ``LinearRegression().fit(covariates, X)`` is one linear
-    regression per voxel; fitted on region means, one per region. The
-    z-scores, region z-scores, NIfTI maps and subject-level score are
-    computed exactly as by :class:`NormativeModel`, so that the two
-    compare like with like; there are no latents.
+    healthy training controls predicts each feature (voxel or region) from
+    the covariates (age, sex, site, ...), and a subject's deviation is its
+    residual, standardised and calibrated on held-out controls. Any
+    scikit-learn regressor with one output per feature serves:
+    ``LinearRegression()`` is one linear regression per voxel; on region
+    means, one per region. The z-scores, region scores, maps, subject-level
+    score and p-values are computed exactly as by :class:`NormativeModel`,
+    so that the two compare like with like; there are no latents.
 
     Parameters
     ----------
     estimator : object
-        A regressor with ``predict``, fitted on training controls with the
-        covariates as input and their features as outputs.
+        A regressor with ``fit`` and ``predict``; a clone of it is fitted
+        with the training controls' covariates as input and their features
+        as outputs. To use a regressor fitted already, wrap it in
+        :class:`sklearn.frozen.FrozenEstimator`: ``fit`` then calibrates it
+        on all the controls it is given.
+    calibration_size : float or int, default=0.2
+        The share (float in (0, 1)) or number (int) of the controls of
+        ``fit`` held out to calibrate the scores, when ``X_calibration`` is
+        not given; the rest train the regressor.
     masker : object, default=None
         The fitted masker that turned the images into the features (a
         ``nilearn.maskers.NiftiMasker`` or a
-        :class:`~nidl.maskers.NiftiVolumeMasker`); needed by ``zscore_maps``
-        and for ``regions`` given as an image.
+        :class:`~nidl.maskers.NiftiVolumeMasker`); needed by
+        ``deviation_maps`` and for ``regions`` given as an image.
     regions : nibabel image or array-like, default=None
-        A parcellation for ``region_zscores``: a label image on the masker's
-        grid, or one integer label per feature (0 for a feature in no region).
-        With regions, the subject-level score summarises the region z-scores.
+        A parcellation for the region scores: a label image on the
+        masker's grid, or one integer label per feature (0 for a feature in
+        no region). With regions, the subject-level score summarises the
+        region z-scores.
     summary : {"mean_squared", "max_abs"}, default="mean_squared"
-        How ``deviation_scores`` summarises a subject's z-scores: their mean
-        square (a deviation anywhere), or their largest magnitude (a deviation
-        confined to one region).
+        How the subject-level score summarises a subject's z-scores: their
+        mean square (a deviation anywhere), or their largest magnitude (a
+        deviation confined to one region).
+    p_values : {"conformal", "parametric"}, default="conformal"
+        How the p-value of the subject-level score is computed: its rank
+        among the calibration controls' (valid whatever its law, never
+        below ``1 / (n_calibration + 1)``), or the normal law of the
+        standardised score (approximate).
+    random_state : int, RandomState instance or None, default=None
+        Seed of the calibration split and of the cross-fitting folds.
 
     Attributes
     ----------
+    estimator_ : object
+        The fitted regressor: a fitted clone of ``estimator``, or
+        ``estimator`` itself when it is frozen.
     n_features_in_ : int
         Number of features of a subject.
     sample_shape_ : tuple of int
         Shape of a subject's features.
     n_covariates_ : int
-        Number of covariates of the calibration (0 without covariates).
-    n_calibration_ : int
-        Number of calibration controls.
+        Number of covariates.
     residual_mean_, residual_scale_ : numpy.ndarray of shape ``sample_shape_``
         Mean and standard deviation of each feature's residual over the
         calibration controls.
+    regions_ : numpy.ndarray of int or None
+        The region label of each feature (0 for none).
     region_labels_ : numpy.ndarray of int or None
-        The labels of the regions, the columns of ``region_zscores``.
-    region_mean_, region_scale_ : numpy.ndarray of shape (n_regions,)
+        The labels of the regions, the columns of the region scores.
+    region_mean_, region_scale_ : numpy.ndarray of shape (n_regions,) or None
         Mean and standard deviation of each region's mean residual over the
-        calibration controls (only with ``regions``).
-    score_mean_, score_scale_ : float
-        Mean and standard deviation of the summary over the calibration
-        controls.
+        calibration controls.
+    calibration_ : sklearn.utils.Bunch
+        What the calibration fixed: ``n_samples``, ``summary``,
+        ``p_values``, each calibration control's ``scores`` measured by a
+        norm it did not enter, and what standardises the subject-level
+        score (``statistic_mean``, ``statistic_scale``).
 
     See Also
     --------
@@ -83,40 +102,44 @@ class RegressionNormativeModel(NormativeBase):
     >>> rng = np.random.default_rng(0)
     >>> age = rng.uniform(-1, 1, size=(200, 1))
     >>> X = 2 * age + rng.normal(scale=0.1, size=(200, 6))   # 6 features
-    >>> regression = LinearRegression().fit(age[:100], X[:100])
-    >>> model = RegressionNormativeModel(regression).fit(X[100:], covariates=age[100:])
+    >>> model = RegressionNormativeModel(LinearRegression(), random_state=0)
+    >>> model = model.fit(X, covariates=age)
     >>> older_looking = 2 * 0.5 + np.zeros((1, 6))           # as if 0.5, yet aged 0
     >>> bool(np.all(model.transform(older_looking, covariates=[[0.0]]) > 5))
     True
     """
 
-    def _check_estimator(self, X, covariates):
-        name = type(self.estimator).__name__
-        if not callable(getattr(self.estimator, "predict", None)):
-            raise TypeError(
-                f"RegressionNormativeModel wraps a regressor, but {name} has no "
-                "predict method; pass a fitted regressor such as "
-                "LinearRegression().fit(covariates, X)."
-            )
-        check_fitted_estimator(self.estimator, "regressor")
+    def _check_estimator(self, estimator, X, covariates, fitted):
+        name = type(estimator).__name__
+        for method in ("predict",) + (() if fitted else ("fit",)):
+            if not callable(getattr(estimator, method, None)):
+                raise TypeError(
+                    f"RegressionNormativeModel wraps a regressor, but {name} has "
+                    f"no {method} method; pass a regressor such as "
+                    "LinearRegression()."
+                )
+        if fitted:
+            check_fitted_estimator(estimator, "regressor")
         if covariates is None:
             raise ValueError(
                 "RegressionNormativeModel predicts the features from the "
-                "covariates; pass covariates=, the covariates the regressor was "
-                "fitted on."
+                "covariates; pass covariates=, one row per subject."
             )
-        expected = getattr(self.estimator, "n_features_in_", None)
+        expected = getattr(estimator, "n_features_in_", None) if fitted else None
         if expected is not None and covariates.shape[1] != expected:
             raise ValueError(
                 f"covariates has {covariates.shape[1]} columns but {name} was "
                 f"fitted on {expected}; pass the covariates it was fitted on."
             )
 
-    def _expected(self, X, covariates):
-        expected = np.asarray(self.estimator.predict(covariates))
+    def _fit_estimator(self, estimator, X, covariates):
+        estimator.fit(covariates, X.reshape(len(X), -1))
+
+    def _expected(self, estimator, X, covariates):
+        expected = np.asarray(estimator.predict(covariates))
         if expected.size != X.size:
             raise ValueError(
-                f"{type(self.estimator).__name__}.predict returns "
+                f"{type(estimator).__name__}.predict returns "
                 f"{expected.size // len(X)} values per subject but X has "
                 f"{X.size // len(X)} features; fit the regressor with the "
                 "features of the training controls as outputs."
