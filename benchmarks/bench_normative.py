@@ -2,17 +2,17 @@
 
 A cohort of ``make_brain_cohort_with_atrophy`` subjects at 4 mm is split
 into training controls (400 by default), held-out calibration controls
-(100), and a test set of new controls (100) and as many patients whose
+(100), and a test set of new controls (500) and patients (100) whose
 atrophy (by default a ball of 10 mm in the left hippocampus whose tissue
-loses 30 % of its contrast, ``--strength 0.3``) is known voxel by voxel. Every model is fitted on the training
-controls, wrapped in a normative model of :mod:`nidl.normative` calibrated
-on the calibration controls, and scored on the test set:
+loses 30 % of its contrast, ``--strength 0.3``) is known voxel by voxel.
+Every normative model of :mod:`nidl.normative` fits its model on the
+training controls, is calibrated on the calibration controls, and scores
+the test set:
 
 - ``VAE``: :class:`~nidl.estimators.autoencoders.VAE` with MLP encoder and
   decoder (one hidden layer of 256 units, 8 latents, ``beta=1``,
   ``observation_scale="shared"``, ``lr=1e-4``, ``weight_decay=10``, batches
-  of 16, 100 epochs:
-  the settings of the brain user guide), in
+  of 16, 100 epochs: the settings of the brain user guide), in
   :class:`~nidl.normative.NormativeModel`;
 - ``cVAE``: :class:`~nidl.estimators.autoencoders.ConditionalVAE`, the same
   networks given the covariates (``n/a`` in a version of nidl without it);
@@ -31,27 +31,53 @@ atrophy confined to one place) over the same parcellation
 (``make_brain_parcellation(200)``), and is measured by:
 
 - ``subject AUC``: the area under the ROC curve of the subject-level
-  deviation scores (``deviation_scores``), patients against the test
-  controls;
+  deviation scores, patients against the new controls;
 - ``voxel AUC``: for each patient, the area under the ROC curve of the
-  voxel z-scores (``transform``), lower meaning more atrophied, against the
-  patient's true atrophy mask over the brain mask; the mean over patients.
+  voxel z-scores, lower meaning more atrophied, against the patient's true
+  atrophy mask over the brain mask; the mean over patients;
+- ``false positives``: the share of the new controls whose p-value (the
+  default, conformal one) is below 0.05, for the latent distance and the
+  subject-level score;
+- ``significance ratio`` [1]_: the share of patients with a p-value below
+  alpha over that of new controls, with the conformal p-values at 0.05 and
+  with the parametric ones (``p_values="parametric"``: chi-square for the
+  latent distance, normal for the standardised subject score) at 0.05 and
+  0.001. Conformal p-values from 100 calibration controls are never below
+  1 / 101, so none is below 0.001: that ratio needs more calibration
+  controls. ``inf`` where no new control is flagged.
 
-One line is printed, and nothing asserted::
+Each seed (``--seeds``, default 0 1 2) builds its own cohort and prints its
+lines; then every figure is printed as its mean ± standard deviation over
+the seeds::
 
-    subject AUC: VAE x.xx, cVAE x.xx, PCA x.xx, linear x.xx; voxel AUC: VAE x.xx, cVAE x.xx, PCA x.xx, linear x.xx
+    seed 0: subject AUC: VAE x.xx, cVAE x.xx, PCA x.xx, linear x.xx; voxel AUC: ...
+    seed 0: false positives at p < 0.05 among new controls: latent VAE x.xx, ...
+    seed 0: significance ratio (patients over new controls with p < alpha), ...
+    seed 0: significance ratio, parametric p-values, at 0.05: ...; at 0.001: ...
+    ...
+    mean ± standard deviation over seeds 0, 1, 2:
+    subject AUC: VAE x.xx ± x.xx, ...
 
-Run from the repository root (about 11 minutes with one thread, two runs
-sharing 2 cores; 590 s of it fitting the two VAEs)::
+Run from the repository root (see the user guide on normative modelling for
+the time it takes)::
 
-    .venv/bin/python benchmarks/bench_normative.py [--strength 0.3] [--seed 0] \\
-        [--device cpu|cuda] [--epochs 100] [--n-train 400] ...
+    .venv/bin/python benchmarks/bench_normative.py [--strength 0.3] \\
+        [--seeds 0 1 2] [--device cpu|cuda] [--epochs 100] [--n-train 400] ...
 
-``--verbose`` adds, on standard error, the time each step takes, the AUCs
-with four decimals and, for
-the models with latents, the AUC of the latent distance, the fraction of
-test controls whose latent p-value is below 0.05, and the root mean square
-reconstruction residual of the training and the calibration controls.
+``--verbose`` adds, on standard error, the time each step takes, every
+figure of every model with four decimals (with the voxel-level ones: the
+share of the new controls' voxels with a p-value below 0.05, the share of
+new controls with any voxel flagged by the family-wise correction at 0.05,
+the share of their voxels flagged by the false discovery rate correction,
+and the share of the patients' flagged voxels that are atrophied) and, for
+the models with latents, the root mean square reconstruction residual of
+the training and the calibration controls.
+
+References
+----------
+.. [1] A. Lawry Aguila, J. Chapman and A. Altmann, "Multi-modal Variational
+   Autoencoders for Normative Modelling Across Multiple Imaging
+   Modalities", MICCAI 2023.
 """
 
 import argparse
@@ -65,6 +91,7 @@ import torch
 from nilearn.datasets import load_mni152_brain_mask
 from nilearn.maskers import NiftiMasker
 from sklearn.decomposition import PCA
+from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LinearRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
@@ -72,13 +99,25 @@ from torch import nn
 
 from nidl.datasets import make_brain_cohort_with_atrophy, make_brain_parcellation
 from nidl.estimators import autoencoders
-from nidl.normative import NormativeModel, RegressionNormativeModel
+from nidl.normative import (
+    NormativeModel,
+    RegressionNormativeModel,
+    adjust_p_values,
+)
 
 MODELS = ("VAE", "cVAE", "PCA", "linear")
+#: The models with latents, and those given the covariates.
+LATENT_MODELS = ("VAE", "cVAE", "PCA")
+CONDITIONAL = ("cVAE", "linear")
+#: The levels of the significance ratios.
+ALPHAS = (0.05, 0.001)
 
 #: Training controls by default: the VAEs need more than PCA to learn what
 #: is not linear in the voxels (with 200, PCA led them on two seeds of three).
 N_TRAIN = 400
+#: New controls of the test set: the false-positive rates are shares of
+#: them, whose sampling error is ~0.01 at 0.05 with 500 (0.02 with 100).
+N_TEST = 500
 
 
 @dataclass
@@ -100,13 +139,14 @@ def covariates_of(factors, age_mean, age_std):
     return np.column_stack([age, factors.sex.to_numpy(), site]).astype(np.float32)
 
 
-def make_data(n_train=N_TRAIN, n_calibration=100, n_test=100, strength=0.3, radius=10.0,
-              region="left_hippocampus", n_regions=200, resolution=4, seed=0):
-    """The cohort, masked and standardised: ``n_test`` controls and as many
-    patients in the test set."""
+def make_data(n_train=N_TRAIN, n_calibration=100, n_test=N_TEST, n_patients=100,
+              strength=0.3, radius=10.0, region="left_hippocampus", n_regions=200,
+              resolution=4, seed=0):
+    """The cohort, masked and standardised: ``n_test`` new controls and
+    ``n_patients`` patients in the test set."""
     n_controls = n_train + n_calibration + n_test
     images, factors, masks = make_brain_cohort_with_atrophy(
-        n_controls, n_test, region=region, radius=radius, strength=strength,
+        n_controls, n_patients, region=region, radius=radius, strength=strength,
         resolution=resolution, random_state=seed,
     )
     masker = NiftiMasker(load_mni152_brain_mask(resolution=resolution),
@@ -127,7 +167,8 @@ def make_data(n_train=N_TRAIN, n_calibration=100, n_test=100, strength=0.3, radi
     return Data(
         masker=masker,
         regions=regions,
-        X={k: scaler.transform(voxels[s]).astype(np.float32) for k, s in splits.items()},
+        X={k: scaler.transform(voxels[s]).astype(np.float32)
+           for k, s in splits.items()},
         covariates={k: covariates[s] for k, s in splits.items()},
         patient=factors.patient.to_numpy()[splits["test"]],
         truth=truth,
@@ -142,19 +183,18 @@ def mlp(n_features, code_dim, hidden):
     return encoder, decoder
 
 
-def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e-4,
-            weight_decay=10.0, batch_size=16, beta=1.0, observation_scale="shared",
-            device="cpu", seed=0, **options):
-    """A VAE (or conditional VAE) fitted on the training controls, or None
-    when this version of nidl has no conditional VAE; ``options`` are more
-    parameters of the estimator."""
-    X = data.X["train"]
+def make_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e-4,
+             weight_decay=10.0, batch_size=16, beta=1.0, observation_scale="shared",
+             device="cpu", seed=0, **options):
+    """A VAE (or conditional VAE), unfitted, or None when this version of nidl
+    has no conditional VAE; ``options`` are more parameters of the estimator."""
+    n_features = data.X["train"].shape[1]
     n_covariates = data.covariates["train"].shape[1] if conditional else 0
     cls = getattr(autoencoders, "ConditionalVAE" if conditional else "VAE", None)
     if cls is None:
         return None
     torch.manual_seed(seed)
-    encoder, decoder = mlp(X.shape[1], latent_dim + n_covariates, hidden)
+    encoder, decoder = mlp(n_features, latent_dim + n_covariates, hidden)
     params = dict(
         encoder_out_dim=hidden, latent_dim=latent_dim, beta=beta, lr=lr,
         weight_decay=weight_decay, batch_size=batch_size, stochastic_transform=False,
@@ -165,51 +205,92 @@ def fit_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1e
         enable_checkpointing=False, **options,
     )
     if conditional:
-        vae = cls(encoder, decoder, n_covariates=n_covariates, **params)
-        return vae.fit(X, covariates=data.covariates["train"])
-    return cls(encoder, decoder, **params).fit(X)
+        return cls(encoder, decoder, n_covariates=n_covariates, **params)
+    return cls(encoder, decoder, **params)
 
 
 def normative_models(data, summary="max_abs", seed=0, **vae_params):
-    """Each model fitted on the training controls and wrapped in its normative
-    model, calibrated; None for a model this version of nidl lacks."""
-    common = {"regions": data.regions, "summary": summary}
-    pca = PCA(vae_params.get("latent_dim", 8), random_state=seed).fit(data.X["train"])
-    linear = LinearRegression().fit(data.covariates["train"], data.X["train"])
-    vae = fit_vae(data, seed=seed, **vae_params)
-    cvae = fit_vae(data, conditional=True, seed=seed, **vae_params)
-    calibration = data.X["calibration"], data.covariates["calibration"]
-    models = {
-        "VAE": NormativeModel(vae, random_state=seed, **common).fit(calibration[0]),
-        "cVAE": None if cvae is None else NormativeModel(
-            cvae, random_state=seed, **common
-        ).fit(calibration[0], covariates=calibration[1]),
-        "PCA": NormativeModel(pca, random_state=seed, **common).fit(calibration[0]),
-        "linear": RegressionNormativeModel(linear, **common).fit(
-            calibration[0], covariates=calibration[1]
-        ),
+    """Each model, fitted by its normative model on the training controls and
+    calibrated on the calibration controls; None for a model this version of
+    nidl lacks."""
+    common = {"regions": data.regions, "summary": summary, "random_state": seed}
+    estimators = {
+        "VAE": (NormativeModel, make_vae(data, seed=seed, **vae_params)),
+        "cVAE": (NormativeModel,
+                 make_vae(data, conditional=True, seed=seed, **vae_params)),
+        "PCA": (NormativeModel,
+                PCA(vae_params.get("latent_dim", 8), random_state=seed)),
+        "linear": (RegressionNormativeModel, LinearRegression()),
     }
+    models = {}
+    for name, (cls, estimator) in estimators.items():
+        if estimator is None:
+            models[name] = None
+            continue
+        covariates = name in CONDITIONAL
+        models[name] = cls(estimator, **common).fit(
+            data.X["train"], X_calibration=data.X["calibration"],
+            covariates=data.covariates["train"] if covariates else None,
+            covariates_calibration=(
+                data.covariates["calibration"] if covariates else None
+            ),
+        )
     return models
 
 
+def parametric(model, data, conditional):
+    """The same fitted model, calibrated again with parametric p-values."""
+    params = {**model.get_params(deep=False), "p_values": "parametric",
+              "estimator": FrozenEstimator(model.estimator_)}
+    covariates = data.covariates["calibration"] if conditional else None
+    return type(model)(**params).fit(data.X["calibration"], covariates=covariates)
+
+
 def evaluate(model, data, conditional):
-    """Subject AUC, voxel AUC and, for a model with latents, the latent AUC."""
+    """Every figure of one model: AUCs, false-positive rates among the new
+    controls and the patients' share flagged, by each score's p-value."""
     covariates = data.covariates["test"] if conditional else None
-    deviations = model.deviations(data.X["test"], covariates=covariates)
+    deviations = model.deviations(data.X["test"], covariates=covariates,
+                                  correction="fwe")
     patients = data.patient == 1
     voxel_auc = np.mean([
         roc_auc_score(truth, -z)
         for truth, z in zip(data.truth, deviations.zscores[patients])
     ])
+    fdr = adjust_p_values(deviations.p_values)
     result = {
         "subject": roc_auc_score(data.patient, deviations.score),
         "voxel": float(voxel_auc),
+        # Share of the new controls' voxels with p < 0.05, and of the new
+        # controls with any voxel flagged after the family-wise correction.
+        "voxel_false_positives": float(np.mean(deviations.p_values[~patients] < 0.05)),
+        "fwe_false_positives": float(
+            np.mean(deviations.corrected_p_values[~patients].min(axis=1) < 0.05)
+        ),
+        "fdr_voxels_flagged_in_controls": float(np.mean(fdr[~patients] < 0.05)),
+        "fdr_precision": float(np.sum((fdr[patients] < 0.05) & data.truth)
+                               / max(1, np.sum(fdr[patients] < 0.05))),
     }
+    p_values = {"subject": deviations.p_value}
     if "latent_distance" in deviations:
         result["latent"] = roc_auc_score(data.patient, deviations.latent_distance)
-        result["latent_false_positives"] = float(
-            np.mean(deviations.latent_p_value[~patients] < 0.05)
-        )
+        p_values["latent"] = deviations.latent_p_value
+    again = parametric(model, data, conditional).deviations(
+        data.X["test"], covariates=covariates, correction=None
+    )
+    parametric_p = {"subject": again.p_value}
+    if "latent_distance" in again:
+        parametric_p["latent"] = again.latent_p_value
+    for kind, values in (("conformal", p_values), ("parametric", parametric_p)):
+        for score, p in values.items():
+            for alpha in ALPHAS:
+                controls = float(np.mean(p[~patients] < alpha))
+                flagged = float(np.mean(p[patients] < alpha))
+                result[f"{kind} {score} false positives at {alpha}"] = controls
+                result[f"{kind} {score} patients at {alpha}"] = flagged
+                result[f"{kind} {score} significance ratio at {alpha}"] = (
+                    flagged / controls if controls > 0 else np.inf
+                )
     return result
 
 
@@ -220,48 +301,84 @@ def rms_residual(estimator, X, covariates=None):
     return float(np.sqrt(np.mean((X - expected) ** 2)))
 
 
-def format_line(results):
-    """The benchmark's one line; ``n/a`` for a model that was not measured."""
-    def numbers(key):
-        return ", ".join(
-            f"{name} {'n/a' if results.get(name) is None else format(results[name][key], '.2f')}"
-            for name in MODELS
-        )
-    return f"subject AUC: {numbers('subject')}; voxel AUC: {numbers('voxel')}"
+def figure(results, name, key):
+    """``mean`` or ``mean ± sd`` of one figure of one model over the seeds;
+    ``n/a`` for a model that was not measured, and ``inf`` counted apart (a
+    significance ratio when no new control was flagged)."""
+    values = np.array([r[name][key] for r in results if r.get(name) is not None])
+    if not len(values):
+        return f"{name} n/a"
+    finite = values[np.isfinite(values)]
+    text = f"{name} "
+    if len(finite) == 1:
+        text += f"{finite[0]:.2f}"
+    elif len(finite) > 1:
+        text += f"{np.mean(finite):.2f} ± {np.std(finite, ddof=1):.2f}"
+    if len(finite) < len(values):
+        infinite = len(values) - len(finite)
+        text += "inf" if not len(finite) else f" (inf on {infinite} seeds)"
+    return text
 
 
-def run(strength=0.3, radius=10.0, n_train=N_TRAIN, n_calibration=100, n_test=100,
-        summary="max_abs", n_regions=200, seed=0, log=lambda message: None,
-        **vae_params):
-    """Build the cohort, fit every model, return ``{model: result or None}``."""
+def format_lines(results):
+    """The benchmark's lines, for the results of one seed or of several."""
+    def numbers(key, names=MODELS):
+        return ", ".join(figure(results, name, key) for name in names)
+
+    def latent_and_subject(key):
+        return (f"latent {numbers(key.format('latent'), LATENT_MODELS)}; "
+                f"subject {numbers(key.format('subject'))}")
+
+    ratio = "{kind} {{}} significance ratio at {alpha}"
+    return [
+        f"subject AUC: {numbers('subject')}; voxel AUC: {numbers('voxel')}",
+        "false positives at p < 0.05 among new controls: "
+        + latent_and_subject("conformal {} false positives at 0.05"),
+        "significance ratio (patients over new controls with p < alpha), "
+        "conformal p-values, at 0.05: "
+        + latent_and_subject(ratio.format(kind="conformal", alpha=0.05)),
+        "significance ratio, parametric p-values, at 0.05: "
+        + latent_and_subject(ratio.format(kind="parametric", alpha=0.05))
+        + "; at 0.001: "
+        + latent_and_subject(ratio.format(kind="parametric", alpha=0.001)),
+    ]
+
+
+def run(strength=0.3, radius=10.0, n_train=N_TRAIN, n_calibration=100, n_test=N_TEST,
+        n_patients=100, summary="max_abs", n_regions=200, seed=0,
+        log=lambda message: None, **vae_params):
+    """Build the cohort of one seed, fit every model, return
+    ``{model: result or None}``."""
     start = time.perf_counter()
-    data = make_data(n_train, n_calibration, n_test, strength=strength, radius=radius,
-                     n_regions=n_regions, seed=seed)
-    log(f"cohort: {time.perf_counter() - start:.0f} s, "
+    data = make_data(n_train, n_calibration, n_test, n_patients, strength=strength,
+                     radius=radius, n_regions=n_regions, seed=seed)
+    log(f"seed {seed}: cohort {time.perf_counter() - start:.0f} s, "
         f"{data.X['train'].shape[1]} voxels")
     start = time.perf_counter()
     models = normative_models(data, summary=summary, seed=seed, **vae_params)
-    log(f"models fitted and calibrated: {time.perf_counter() - start:.0f} s")
+    log(f"seed {seed}: models fitted and calibrated: "
+        f"{time.perf_counter() - start:.0f} s")
     results = {
-        name: None if model is None else evaluate(model, data, name in ("cVAE", "linear"))
+        name: None if model is None else evaluate(model, data, name in CONDITIONAL)
         for name, model in models.items()
     }
     for name, result in results.items():
-        if result is not None:
-            log(f"{name}: subject AUC {result['subject']:.4f}, "
-                f"voxel AUC {result['voxel']:.4f}")
-        if result is not None and "latent" in result:
+        if result is None:
+            continue
+        details = ", ".join(
+            f"{key} {value:.4f}" for key, value in result.items()
+        )
+        log(f"seed {seed}: {name}: {details}")
+        if "latent" in result:
             model = models[name]
-            conditional = name == "cVAE"
+            conditional = name in CONDITIONAL
             rms = [
-                rms_residual(model.estimator, data.X[split],
+                rms_residual(model.estimator_, data.X[split],
                              data.covariates[split] if conditional else None)
                 for split in ("train", "calibration")
             ]
-            log(f"{name}: latent-distance subject AUC {result['latent']:.2f}, "
-                f"test controls with latent p < 0.05: "
-                f"{result['latent_false_positives']:.2f}; rms residual "
-                f"{rms[0]:.3f} (training controls), {rms[1]:.3f} (calibration)")
+            log(f"seed {seed}: {name}: rms residual {rms[0]:.3f} (training "
+                f"controls), {rms[1]:.3f} (calibration)")
     return results
 
 
@@ -271,13 +388,14 @@ def main(argv=None):
                         help="fraction of tissue contrast the atrophy removes")
     parser.add_argument("--radius", type=float, default=10.0,
                         help="radius of the atrophy in mm")
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--n-train", type=int, default=N_TRAIN,
                         help="training controls (default: %(default)s)")
     parser.add_argument("--n-calibration", type=int, default=100)
-    parser.add_argument("--n-test", type=int, default=100,
-                        help="test controls, and as many patients")
+    parser.add_argument("--n-test", type=int, default=N_TEST,
+                        help="new controls of the test set (default: %(default)s)")
+    parser.add_argument("--n-patients", type=int, default=100)
     parser.add_argument("--epochs", type=int, default=100)
     parser.add_argument("--latent-dim", type=int, default=8)
     parser.add_argument("--hidden", type=int, default=256)
@@ -299,15 +417,25 @@ def main(argv=None):
             print(message, file=sys.stderr, flush=True)
 
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    results = run(
-        strength=args.strength, radius=args.radius, n_train=args.n_train,
-        n_calibration=args.n_calibration, n_test=args.n_test, summary=args.summary,
-        n_regions=args.n_regions, seed=args.seed, log=log, latent_dim=args.latent_dim,
-        hidden=args.hidden, epochs=args.epochs, lr=args.lr,
-        weight_decay=args.weight_decay, batch_size=args.batch_size,
-        beta=args.beta, observation_scale=args.observation_scale, device=args.device,
-    )
-    print(format_line(results))
+    results = []
+    for seed in args.seeds:
+        results.append(run(
+            strength=args.strength, radius=args.radius, n_train=args.n_train,
+            n_calibration=args.n_calibration, n_test=args.n_test,
+            n_patients=args.n_patients, summary=args.summary,
+            n_regions=args.n_regions, seed=seed, log=log,
+            latent_dim=args.latent_dim, hidden=args.hidden, epochs=args.epochs,
+            lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
+            beta=args.beta, observation_scale=args.observation_scale,
+            device=args.device,
+        ))
+        for line in format_lines(results[-1:]):
+            print(f"seed {seed}: {line}", flush=True)
+    if len(results) > 1:
+        seeds = ", ".join(str(seed) for seed in args.seeds)
+        print(f"mean ± standard deviation over seeds {seeds}:")
+        for line in format_lines(results):
+            print(line)
 
 
 if __name__ == "__main__":

@@ -169,20 +169,37 @@ def test_normative_benchmark_scores_every_model():
     import re
 
     bench_normative = load_script("bench_normative")
-    results = bench_normative.run(
-        strength=0.8, n_train=10, n_calibration=6, n_test=3, n_regions=8, seed=0,
-        latent_dim=2, hidden=8, epochs=1, batch_size=5,
-    )
-    assert set(results) == {"VAE", "cVAE", "PCA", "linear"}
-    for name, result in results.items():
-        if result is None:  # a version of nidl without the conditional VAE
-            assert name == "cVAE"
-            continue
-        assert 0 <= result["subject"] <= 1 and 0.5 < result["voxel"] <= 1, name
-    line = bench_normative.format_line(results)
-    number = r"(\d\.\d\d|n/a)"
+    results = [
+        bench_normative.run(
+            strength=0.8, n_train=10, n_calibration=8, n_test=6, n_patients=3,
+            n_regions=8, seed=seed, latent_dim=2, hidden=8, epochs=1, batch_size=5,
+        )
+        for seed in (0, 1)
+    ]
+    for result_of_seed in results:
+        assert set(result_of_seed) == {"VAE", "cVAE", "PCA", "linear"}
+        for name, result in result_of_seed.items():
+            if result is None:  # a version of nidl without the conditional VAE
+                assert name == "cVAE"
+                continue
+            assert 0 <= result["subject"] <= 1 and 0.5 < result["voxel"] <= 1, name
+            for key, value in result.items():
+                if "false positives" in key or "patients at" in key:
+                    assert 0 <= value <= 1, (name, key)
+            assert ("conformal latent false positives at 0.05" in result) == (
+                name != "linear"
+            )
+    one, pooled = (bench_normative.format_lines(r) for r in (results[:1], results))
+    number = r"(\d+\.\d\d|n/a|inf)"
     models = ", ".join(f"{name} {number}" for name in ("VAE", "cVAE", "PCA", "linear"))
-    assert re.fullmatch(f"subject AUC: {models}; voxel AUC: {models}", line), line
+    assert re.fullmatch(f"subject AUC: {models}; voxel AUC: {models}", one[0]), one[0]
+    latent = ", ".join(f"{name} {number}" for name in ("VAE", "cVAE", "PCA"))
+    assert re.fullmatch(
+        "false positives at p < 0.05 among new controls: "
+        f"latent {latent}; subject {models}", one[1]
+    ), one[1]
+    # Over several seeds, each AUC is a mean and a standard deviation.
+    assert re.match(r"subject AUC: VAE \d\.\d\d ± \d\.\d\d, ", pooled[0]), pooled[0]
 
 
 def test_brain_vae_benchmark_measures_every_figure():
