@@ -7,7 +7,7 @@ import numbers
 
 import numpy as np
 from scipy import stats
-from sklearn.base import BaseEstimator, clone
+from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import KFold, train_test_split
 from sklearn.utils import Bunch, check_array, check_random_state, check_scalar
@@ -79,12 +79,20 @@ def _smallest_calibration(needed):
     return n
 
 
+def estimator_name(estimator):
+    """The class name of ``estimator``, or of the estimator a FrozenEstimator
+    holds: the name the user knows."""
+    if isinstance(estimator, FrozenEstimator):
+        estimator = estimator.estimator
+    return type(estimator).__name__
+
+
 def check_fitted_estimator(estimator, what):
     """Raise sklearn's NotFittedError, naming the wrapped estimator, if unfitted."""
     check_is_fitted(
         estimator,
         msg=(
-            f"The frozen {what} {type(estimator).__name__} is not fitted; fit it "
+            f"The frozen {what} {estimator_name(estimator)} is not fitted; fit it "
             "before wrapping it in FrozenEstimator, or pass the estimator "
             "unfitted, and the normative model fits a clone of it on the "
             "training controls."
@@ -92,7 +100,7 @@ def check_fitted_estimator(estimator, what):
     )
 
 
-class NormativeBase(BaseEstimator):
+class NormativeBase(TransformerMixin, BaseEstimator):
     """Deviations of the features from a model of the controls, calibrated.
 
     A subclass says how its model of the controls is checked and fitted
@@ -169,10 +177,10 @@ class NormativeBase(BaseEstimator):
         return X
 
     def _check_covariates(self, covariates, n_samples, n_covariates,
-                          input_name="covariates"):
+                          input_name="covariates", reference=None):
         """Covariates as a float array (n_samples, n_covariates), or None;
-        ``n_covariates`` is the number the model was calibrated with (None
-        at fit)."""
+        ``n_covariates`` is the number the model was fitted with (None at
+        the start of fit), and ``reference`` what had them, if not the fit."""
         if covariates is not None:
             covariates = check_array(covariates, dtype=np.float32,
                                      input_name=input_name)
@@ -184,17 +192,17 @@ class NormativeBase(BaseEstimator):
         given = 0 if covariates is None else covariates.shape[1]
         if n_covariates is None or given == n_covariates:
             return covariates
+        fitted = reference or f"{type(self).__name__} was fitted"
         if n_covariates == 0:
             raise ValueError(
-                f"{input_name} were given ({given} columns), but "
-                f"{type(self).__name__} was fitted without covariates; leave "
-                f"{input_name}=None, or fit with covariates."
+                f"{input_name} were given ({given} columns), but {fitted} "
+                f"without covariates; leave {input_name}=None, or give "
+                "covariates to both."
             )
         raise ValueError(
-            f"{type(self).__name__} was fitted with {n_covariates} covariates but "
+            f"{fitted} with {n_covariates} covariates but "
             f"{'none' if covariates is None else given} were given in "
-            f"{input_name}; pass the {n_covariates} columns, in the order used "
-            "to fit."
+            f"{input_name}; pass the {n_covariates} columns, in the same order."
         )
 
     def _check_regions(self, n_features):
@@ -300,7 +308,7 @@ class NormativeBase(BaseEstimator):
                 )
         else:
             if frozen:
-                name = type(self.estimator.estimator).__name__
+                name = estimator_name(self.estimator)
                 raise ValueError(
                     f"The estimator is frozen ({name} fitted already), so all "
                     "of X calibrates it; pass the "
@@ -310,13 +318,14 @@ class NormativeBase(BaseEstimator):
                                           "X_calibration")
             covariates_calibration = self._check_covariates(
                 covariates_calibration, len(X_calibration), n_covariates,
-                "covariates_calibration",
+                "covariates_calibration", reference="X was given",
             )
         rng = check_random_state(self.random_state)
         if frozen:
             X_train, covariates_train = None, None
             X_calibration, covariates_calibration = X, covariates
         elif X_calibration is None:
+            self._check_split(len(X))
             X_train, X_calibration, covariates_train, covariates_calibration = (
                 self._split(X, covariates, rng)
             )
@@ -355,6 +364,20 @@ class NormativeBase(BaseEstimator):
         self.n_latents_ = None if latents is None else latents.shape[1]
         self.calibration_ = calibration
         return self
+
+    def _check_split(self, n_samples):
+        """Refuse a calibration_size that leaves no control to train on."""
+        size = self.calibration_size
+        n_calibration = (
+            size if isinstance(size, numbers.Integral) else math.ceil(size * n_samples)
+        )
+        if n_calibration >= n_samples - 1:
+            raise ValueError(
+                f"calibration_size={size} holds out {n_calibration} of the "
+                f"{n_samples} controls, which leaves {n_samples - n_calibration} "
+                "to train the estimator; pass more controls, a smaller "
+                "calibration_size, or the calibration controls as X_calibration."
+            )
 
     def _split(self, X, covariates, rng):
         """Training and calibration controls split off ``X``."""
@@ -621,6 +644,28 @@ class NormativeBase(BaseEstimator):
            Neurodegenerative Diseases", MICCAI 2022.
         """
         return self.deviations(X, covariates, correction=None).zscores
+
+    def fit_transform(self, X, y=None, covariates=None, X_calibration=None,
+                      covariates_calibration=None):
+        """Fit and calibrate (see :meth:`fit`), then z-score the controls of X.
+
+        The z-scores of training controls are smaller than a new subject's
+        (the model was fitted on them): read them as a description of the
+        fit, not as deviations.
+
+        Parameters
+        ----------
+        X, y, covariates, X_calibration, covariates_calibration
+            As for :meth:`fit`.
+
+        Returns
+        -------
+        zscores : numpy.ndarray, shaped like X
+        """
+        return self.fit(
+            X, y, covariates=covariates, X_calibration=X_calibration,
+            covariates_calibration=covariates_calibration,
+        ).transform(X, covariates)
 
     def score_samples(self, X, covariates=None):
         """How normal each subject is: higher for a subject closer to the norm.

@@ -10,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils import check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import NormativeBase, check_fitted_estimator
+from ._base import NormativeBase, check_fitted_estimator, estimator_name
 
 __all__ = ["NormativeModel"]
 
@@ -136,10 +136,12 @@ class NormativeModel(NormativeBase):
     calibration_ : sklearn.utils.Bunch
         What the calibration fixed: ``n_samples`` (the calibration
         controls), ``summary`` and ``p_values`` (the parameters it was made
-        for), ``scores`` (each calibration control's summary statistic,
-        largest ``|z|`` over the features and regions, and latent distance,
-        measured by a norm it did not enter), and ``statistic_mean`` and
-        ``statistic_scale`` (what standardises the subject-level score).
+        for), ``folds`` (the 10 folds of the cross-conformal p-values, each
+        with the ``norm`` fitted on the other folds and the ``scores`` of
+        its own controls under that norm: summary statistic, latent
+        distance, largest ``|z|`` over the features and the regions), and
+        ``statistic_mean`` and ``statistic_scale`` (what standardises the
+        subject-level score).
 
     See Also
     --------
@@ -212,7 +214,7 @@ class NormativeModel(NormativeBase):
                          min_val=0, max_val=1, include_boundaries="right")
 
     def _check_estimator(self, estimator, X, covariates, fitted):
-        name = type(estimator).__name__
+        name = estimator_name(estimator)
         methods = ("transform", "inverse_transform") + (() if fitted else ("fit",))
         for method in methods:
             if not callable(getattr(estimator, method, None)):
@@ -305,7 +307,7 @@ class NormativeModel(NormativeBase):
         expected = np.asarray(estimator.inverse_transform(latents, **kwargs))
         if expected.size != X.size:
             raise ValueError(
-                f"{type(estimator).__name__}.inverse_transform returns "
+                f"{estimator_name(estimator)}.inverse_transform returns "
                 f"{expected.size // len(X)} values per subject but X has "
                 f"{X.size // len(X)}; wrap an estimator whose decoder outputs its "
                 "input."

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from ._base import NormativeBase, check_fitted_estimator
+from ._base import NormativeBase, check_fitted_estimator, estimator_name
 
 __all__ = ["RegressionNormativeModel"]
 
@@ -77,9 +77,10 @@ class RegressionNormativeModel(NormativeBase):
         calibration controls.
     calibration_ : sklearn.utils.Bunch
         What the calibration fixed: ``n_samples``, ``summary``,
-        ``p_values``, each calibration control's ``scores`` measured by a
-        norm it did not enter, and what standardises the subject-level
-        score (``statistic_mean``, ``statistic_scale``).
+        ``p_values``, the ``folds`` of the cross-conformal p-values (each
+        with the norm fitted on the other folds and the scores of its own
+        controls under it), and what standardises the subject-level score
+        (``statistic_mean``, ``statistic_scale``).
 
     See Also
     --------
@@ -110,7 +111,7 @@ class RegressionNormativeModel(NormativeBase):
     """
 
     def _check_estimator(self, estimator, X, covariates, fitted):
-        name = type(estimator).__name__
+        name = estimator_name(estimator)
         for method in ("predict",) + (() if fitted else ("fit",)):
             if not callable(getattr(estimator, method, None)):
                 raise TypeError(
@@ -139,7 +140,7 @@ class RegressionNormativeModel(NormativeBase):
         expected = np.asarray(estimator.predict(covariates))
         if expected.size != X.size:
             raise ValueError(
-                f"{type(estimator).__name__}.predict returns "
+                f"{estimator_name(estimator)}.predict returns "
                 f"{expected.size // len(X)} values per subject but X has "
                 f"{X.size // len(X)} features; fit the regressor with the "
                 "features of the training controls as outputs."
