@@ -209,21 +209,24 @@ def make_vae(data, conditional=False, latent_dim=8, hidden=256, epochs=100, lr=1
     return cls(encoder, decoder, **params)
 
 
-def normative_models(data, summary="max_abs", seed=0, **vae_params):
+def normative_models(data, summary="max_abs", seed=0, models=MODELS, **vae_params):
     """Each model, fitted by its normative model on the training controls and
     calibrated on the calibration controls; None for a model this version of
     nidl lacks."""
     common = {"regions": data.regions, "summary": summary, "random_state": seed}
     estimators = {
-        "VAE": (NormativeModel, make_vae(data, seed=seed, **vae_params)),
-        "cVAE": (NormativeModel,
-                 make_vae(data, conditional=True, seed=seed, **vae_params)),
+        "VAE": (NormativeModel, "VAE" in models and make_vae(data, seed=seed,
+                                                             **vae_params)),
+        "cVAE": (NormativeModel, "cVAE" in models and make_vae(
+            data, conditional=True, seed=seed, **vae_params)),
         "PCA": (NormativeModel,
                 PCA(vae_params.get("latent_dim", 8), random_state=seed)),
         "linear": (RegressionNormativeModel, LinearRegression()),
     }
     models = {}
     for name, (cls, estimator) in estimators.items():
+        if name not in models:
+            continue
         if estimator is None:
             models[name] = None
             continue
@@ -257,20 +260,27 @@ def evaluate(model, data, conditional):
         roc_auc_score(truth, -z)
         for truth, z in zip(data.truth, deviations.zscores[patients])
     ])
-    fdr = adjust_p_values(deviations.p_values)
     result = {
         "subject": roc_auc_score(data.patient, deviations.score),
         "voxel": float(voxel_auc),
-        # Share of the new controls' voxels with p < 0.05, and of the new
-        # controls with any voxel flagged after the family-wise correction.
+        # Share of the new controls' voxels with p < 0.05.
         "voxel_false_positives": float(np.mean(deviations.p_values[~patients] < 0.05)),
-        "fwe_false_positives": float(
-            np.mean(deviations.corrected_p_values[~patients].min(axis=1) < 0.05)
-        ),
-        "fdr_voxels_flagged_in_controls": float(np.mean(fdr[~patients] < 0.05)),
-        "fdr_precision": float(np.sum((fdr[patients] < 0.05) & data.truth)
-                               / max(1, np.sum(fdr[patients] < 0.05))),
     }
+    maps = {"fwe": deviations.corrected_p_values,
+            "fdr": adjust_p_values(deviations.p_values)}
+    for correction, corrected in maps.items():
+        flagged = corrected < 0.05
+        atrophied = flagged[patients] & data.truth
+        result.update({
+            # New controls with any voxel flagged, and their share of voxels.
+            f"{correction} controls flagged": float(np.mean(flagged[~patients].any(1))),
+            f"{correction} control voxels flagged": float(np.mean(flagged[~patients])),
+            # Of the patients' flagged voxels, the share atrophied; of the
+            # atrophied voxels, the share flagged.
+            f"{correction} precision": float(atrophied.sum()
+                                             / max(1, flagged[patients].sum())),
+            f"{correction} sensitivity": float(atrophied.sum() / data.truth.sum()),
+        })
     p_values = {"subject": deviations.p_value}
     if "latent_distance" in deviations:
         result["latent"] = roc_auc_score(data.patient, deviations.latent_distance)
@@ -341,11 +351,19 @@ def format_lines(results):
         + latent_and_subject(ratio.format(kind="parametric", alpha=0.05))
         + "; at 0.001: "
         + latent_and_subject(ratio.format(kind="parametric", alpha=0.001)),
+        ("voxels of new controls: share with p < 0.05: "
+        f"{numbers('voxel_false_positives')}; controls with any voxel flagged "
+        f"at 0.05, FWE: {numbers('fwe controls flagged')}; FDR: "
+        f"{numbers('fdr controls flagged')}"),
+        ("voxels of patients flagged at 0.05 that are atrophied, FWE: "
+        f"{numbers('fwe precision')}; FDR: {numbers('fdr precision')}; "
+        f"atrophied voxels flagged, FWE: {numbers('fwe sensitivity')}; FDR: "
+        f"{numbers('fdr sensitivity')}"),
     ]
 
 
 def run(strength=0.3, radius=10.0, n_train=N_TRAIN, n_calibration=100, n_test=N_TEST,
-        n_patients=100, summary="max_abs", n_regions=200, seed=0,
+        n_patients=100, summary="max_abs", n_regions=200, seed=0, models=MODELS,
         log=lambda message: None, **vae_params):
     """Build the cohort of one seed, fit every model, return
     ``{model: result or None}``."""
@@ -355,7 +373,8 @@ def run(strength=0.3, radius=10.0, n_train=N_TRAIN, n_calibration=100, n_test=N_
     log(f"seed {seed}: cohort {time.perf_counter() - start:.0f} s, "
         f"{data.X['train'].shape[1]} voxels")
     start = time.perf_counter()
-    models = normative_models(data, summary=summary, seed=seed, **vae_params)
+    models = normative_models(data, summary=summary, seed=seed, models=models,
+                              **vae_params)
     log(f"seed {seed}: models fitted and calibrated: "
         f"{time.perf_counter() - start:.0f} s")
     results = {
@@ -409,6 +428,8 @@ def main(argv=None):
     parser.add_argument("--n-regions", type=int, default=200)
     parser.add_argument("--summary", choices=("mean_squared", "max_abs"),
                         default="max_abs")
+    parser.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS),
+                        help="the models to measure (the others print n/a)")
     parser.add_argument("--verbose", action="store_true")
     args = parser.parse_args(argv)
 
@@ -423,7 +444,7 @@ def main(argv=None):
             strength=args.strength, radius=args.radius, n_train=args.n_train,
             n_calibration=args.n_calibration, n_test=args.n_test,
             n_patients=args.n_patients, summary=args.summary,
-            n_regions=args.n_regions, seed=seed, log=log,
+            n_regions=args.n_regions, seed=seed, models=args.models, log=log,
             latent_dim=args.latent_dim, hidden=args.hidden, epochs=args.epochs,
             lr=args.lr, weight_decay=args.weight_decay, batch_size=args.batch_size,
             beta=args.beta, observation_scale=args.observation_scale,

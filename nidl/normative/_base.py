@@ -13,7 +13,7 @@ from sklearn.model_selection import KFold, train_test_split
 from sklearn.utils import Bunch, check_array, check_random_state, check_scalar
 from sklearn.utils.validation import check_is_fitted
 
-from ._p_values import adjust_p_values, count_at_least
+from ._p_values import PooledScores, adjust_p_values, count_at_least
 
 #: How the subject-level score summarises a subject's z-scores.
 _SUMMARIES = ("mean_squared", "max_abs")
@@ -456,10 +456,13 @@ class NormativeBase(TransformerMixin, BaseEstimator):
         So the controls are split in folds; each fold keeps the norm of
         the other folds and its own controls' statistics measured by it,
         and a new subject is ranked, fold by fold, by the same norm
-        (cross-conformal p-values).
+        (cross-conformal p-values). The features' and regions' ``|z|`` of
+        every control, each measured by its fold's norm, are pooled: a
+        subject's feature is ranked among all of them.
         """
         folds = []
         statistic = np.empty(len(residual))
+        abs_z, abs_region_z = [], []
         splits = KFold(min(_N_FOLDS, len(residual)), shuffle=True,
                        random_state=rng.randint(np.iinfo(np.int32).max))
         for train, held_out in splits.split(residual):
@@ -470,6 +473,9 @@ class NormativeBase(TransformerMixin, BaseEstimator):
                                      None if latents is None else latents[held_out],
                                      labels, self.summary)
             statistic[held_out] = measured.statistic
+            abs_z.append(np.abs(measured.z))
+            if labels is not None:
+                abs_region_z.append(np.abs(measured.region_z))
             folds.append(Bunch(norm=norm, scores=_rankable(measured)))
         statistic_mean, statistic_scale = _standardiser(statistic[:, None])
         return Bunch(
@@ -477,6 +483,11 @@ class NormativeBase(TransformerMixin, BaseEstimator):
             n_samples=len(residual), summary=self.summary, p_values=self.p_values,
             folds=folds, statistic_mean=float(statistic_mean[0]),
             statistic_scale=float(statistic_scale[0]),
+            # Every |z| of every control, for the features' conformal p-values.
+            feature_scores=PooledScores(np.concatenate(abs_z)),
+            region_scores=None if labels is None else PooledScores(
+                np.concatenate(abs_region_z)
+            ),
         )
 
     def _cross_conformal(self, residual, latents, keys):
@@ -542,9 +553,12 @@ class NormativeBase(TransformerMixin, BaseEstimator):
               deviation over them; negative where the value is lower than
               expected.
             - ``p_values`` and ``corrected_p_values``, shaped like ``X``:
-              two-sided p-values of the z-scores, from Student's t
-              predictive law of a new control's residual (which assumes
-              each residual Gaussian), then corrected by ``correction``.
+              p-values of ``|z|`` (two-sided), then corrected by
+              ``correction``. Conformal by default (``p_values``): the rank
+              of ``|z|`` among the ``|z|`` of every feature of every
+              calibration control, which assumes the features' standardised
+              residuals share one law, whatever it is; parametric, Student's
+              t predictive law of a new control's Gaussian residual.
             - ``region_zscores``, ``region_p_values`` and
               ``region_corrected_p_values`` (n_samples, n_regions): the
               same for the mean residual over each region of
@@ -590,7 +604,12 @@ class NormativeBase(TransformerMixin, BaseEstimator):
                 return ranked[key]
             return adjust_p_values(p_values) if correction == "fdr" else p_values
 
-        p_values = _two_sided_t(measured.z, n)
+        def feature_p_values(z, pooled):
+            if conformal:
+                return pooled.p_values(np.abs(z))
+            return _two_sided_t(z, n)
+
+        p_values = feature_p_values(measured.z, calibration.feature_scores)
         result = Bunch(
             zscores=measured.z.reshape(X.shape),
             p_values=p_values.reshape(X.shape),
@@ -601,7 +620,8 @@ class NormativeBase(TransformerMixin, BaseEstimator):
             p_value=ranked["statistic"] if conformal else stats.norm.sf(score),
         )
         if measured.region_z is not None:
-            result.region_p_values = _two_sided_t(measured.region_z, n)
+            result.region_p_values = feature_p_values(measured.region_z,
+                                                      calibration.region_scores)
             result.region_corrected_p_values = corrected(result.region_p_values,
                                                          "max_abs_region_z")
         if latents is not None:

@@ -50,6 +50,40 @@ def count_at_least(scores, calibration_scores):
     return len(calibration) - np.searchsorted(calibration, scores, side="left")
 
 
+class PooledScores:
+    """The scores of many calibration tests, kept compactly for conformal
+    p-values: the largest exactly, the others as every ``step``-th value.
+
+    Conformal p-values of feature deviations rank a subject's ``|z|`` among
+    those of every feature of every calibration control: millions of values
+    for a brain, whose largest decide the small p-values that survive a
+    correction across voxels. The largest ``n_exact`` are kept; below them,
+    counts are rounded up to a multiple of ``step`` (conservative p-values,
+    too large by less than ``step / (n + 1)``).
+    """
+
+    def __init__(self, scores, n_exact=None, n_body=2000):
+        scores = np.sort(np.asarray(scores, dtype=np.float64).ravel())
+        self.n = len(scores)
+        n_exact = min(self.n, n_exact or max(10_000, self.n // 100))
+        self.tail = scores[self.n - n_exact:]
+        body = scores[: self.n - n_exact]
+        self.step = max(1, -(-len(body) // n_body))
+        self.body = body[:: self.step]
+        self.n_body = len(body)
+
+    def p_values(self, scores):
+        """``(1 + #{calibration scores >= s}) / (n + 1)`` for each score."""
+        scores = np.asarray(scores, dtype=np.float64)
+        in_tail = count_at_least(scores, self.tail)
+        # Body values below s: the last kept value below s, and all before it.
+        last_below = np.searchsorted(self.body, scores, side="left") - 1
+        below = np.where(last_below >= 0, last_below * self.step + 1, 0)
+        in_body = self.n_body - below
+        at_least = np.where(in_tail < len(self.tail), in_tail, in_tail + in_body)
+        return (1 + at_least) / (self.n + 1)
+
+
 def adjust_p_values(p_values):
     """Benjamini--Hochberg adjusted p-values of each row (one subject's map).
 

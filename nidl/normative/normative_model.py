@@ -91,12 +91,14 @@ class NormativeModel(NormativeBase):
         mean square (a deviation anywhere), or their largest magnitude (a
         deviation confined to one region).
     p_values : {"conformal", "parametric"}, default="conformal"
-        How the p-values of the subject-level score and of the latent
-        distance are computed: conformal, from the ranks among the
-        calibration controls (valid whatever the law of the scores, never
-        below ``1 / (n_calibration + 1)``), or parametric, from the normal
-        law of the standardised score and the chi-square law of the
-        squared latent distance (approximate).
+        How the p-values are computed. Conformal: ranks among the
+        calibration controls, of the subject-level score and latent
+        distance (valid whatever the law of the scores, never below
+        ``1 / (n_calibration + 1)``), and of each feature's or region's
+        ``|z|`` among those of every feature (region) of every control.
+        Parametric (approximate): the normal law of the standardised
+        score, the chi-square law of the squared latent distance, and
+        Student's t law of a Gaussian residual for features and regions.
     support_fraction : float or None, default=0.75
         Fraction of the calibration controls in the support of the robust
         covariance of the latents (:class:`~sklearn.covariance.MinCovDet`):

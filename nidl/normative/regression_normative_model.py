@@ -47,10 +47,13 @@ class RegressionNormativeModel(NormativeBase):
         mean square (a deviation anywhere), or their largest magnitude (a
         deviation confined to one region).
     p_values : {"conformal", "parametric"}, default="conformal"
-        How the p-value of the subject-level score is computed: its rank
-        among the calibration controls' (valid whatever its law, never
-        below ``1 / (n_calibration + 1)``), or the normal law of the
-        standardised score (approximate).
+        How the p-values are computed. Conformal: ranks among the
+        calibration controls, of the subject-level score (valid whatever
+        its law, never below ``1 / (n_calibration + 1)``), and of each
+        feature's or region's ``|z|`` among those of every feature (region)
+        of every control. Parametric (approximate): the normal law of the
+        standardised score, and Student's t law of a Gaussian residual for
+        features and regions.
     random_state : int, RandomState instance or None, default=None
         Seed of the calibration split and of the cross-fitting folds.
 

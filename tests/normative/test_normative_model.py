@@ -131,14 +131,37 @@ def test_zscores_p_values_regions_and_summary_by_hand():
     np.testing.assert_allclose(deviations.zscores, [[2.0, 2.0, 0.0, 0.0],
                                                     [1.0, 1.0, 1.0, 0.0]])
     np.testing.assert_allclose(model.transform(SUBJECTS), deviations.zscores)
-    # Two-sided Student t, 4 degrees of freedom, of z / sqrt(1 + 1 / 5).
+    # Five controls: ten folds at most, so each control is left out on its
+    # own, and measured by the norm of the four others.
+    left_out = [np.delete(CALIBRATION, i, axis=0) for i in range(5)]
+    # Conformal: |z| ranked among the |z| of every feature of every control.
+    pooled = np.abs(np.concatenate([
+        feature_z(others, CALIBRATION[i:i + 1]) for i, others in enumerate(left_out)
+    ]))
+    conformal = (1 + (pooled.ravel() >= np.abs(deviations.zscores)[..., None]).sum(-1)
+                 ) / (pooled.size + 1)
+    np.testing.assert_allclose(deviations.p_values, conformal)
+    pooled_regions = np.abs(np.concatenate([
+        region_z(others, CALIBRATION[i:i + 1]) for i, others in enumerate(left_out)
+    ]))
+    np.testing.assert_allclose(
+        deviations.region_p_values,
+        (1 + (pooled_regions.ravel()
+              >= np.abs(deviations.region_zscores)[..., None]).sum(-1))
+        / (pooled_regions.size + 1),
+    )
+    # Parametric: two-sided Student t, 4 degrees of freedom, of
+    # z / sqrt(1 + 1 / 5).
+    parametric = NormativeModel(frozen, regions=REGIONS, p_values="parametric",
+                                random_state=0).fit(CALIBRATION)
+    deviations = parametric.deviations(SUBJECTS, correction=None)
     t2, t1 = 2 * stats.t.sf(np.array([2.0, 1.0]) / np.sqrt(1.2), df=4)
     np.testing.assert_allclose(deviations.p_values, [[t2, t2, 1.0, 1.0],
                                                      [t1, t1, t1, 1.0]])
     np.testing.assert_allclose(deviations.corrected_p_values, deviations.p_values)
     # Benjamini-Hochberg within each subject: the 2 (3) smallest of 4 p-values
     # times 4 / 2 (4 / 3).
-    fdr = model.deviations(SUBJECTS).corrected_p_values
+    fdr = parametric.deviations(SUBJECTS).corrected_p_values
     np.testing.assert_allclose(fdr, [[2 * t2, 2 * t2, 1.0, 1.0],
                                      [4 / 3 * t1, 4 / 3 * t1, 4 / 3 * t1, 1.0]])
     # Region 1: mean residual of features 0 and 1, 1, 1, 2.5, 4, 4 in the
@@ -155,9 +178,6 @@ def test_zscores_p_values_regions_and_summary_by_hand():
         # Mean square of the region z-scores (2, 0) and (1, 1), or largest.
         expected = [2.0, 1.0]
         np.testing.assert_allclose(subjects, expected)
-        # Five controls: ten folds at most, so each control is left out on
-        # its own, and measured by the norm of the four others.
-        left_out = [np.delete(CALIBRATION, i, axis=0) for i in range(5)]
         controls = np.array([
             summary_statistic(others, CALIBRATION[i:i + 1], summary)[0]
             for i, others in enumerate(left_out)

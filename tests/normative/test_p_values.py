@@ -44,3 +44,22 @@ def test_adjust_p_values_is_benjamini_hochberg_per_subject():
     np.testing.assert_allclose(adjust_p_values(p), expected)
     # Each row is adjusted on its own: a row alone gives the same.
     np.testing.assert_allclose(adjust_p_values(p[1:]), [expected[1]])
+
+
+def test_pooled_scores_give_the_conformal_p_values_or_slightly_larger():
+    """A brain's calibration holds millions of |z|: they are kept compactly,
+    exact where the small p-values are decided, conservative elsewhere."""
+    from nidl.normative._p_values import PooledScores
+
+    rng = np.random.default_rng(0)
+    calibration = np.abs(rng.standard_t(4, size=300_000))
+    scores = np.abs(rng.standard_t(4, size=5_000))
+    pooled = PooledScores(calibration)
+    exact = conformal_p_values(scores, calibration)
+    compact = pooled.p_values(scores)
+    assert np.all(compact >= exact - 1e-15)
+    assert np.max(compact - exact) <= pooled.step / (len(calibration) + 1)
+    # The smallest p-values, those a correction across voxels keeps, are exact.
+    small = exact < 0.01
+    assert small.any()
+    np.testing.assert_allclose(compact[small], exact[small])
