@@ -223,22 +223,22 @@ def normative_models(data, summary="max_abs", seed=0, models=MODELS, **vae_param
                 PCA(vae_params.get("latent_dim", 8), random_state=seed)),
         "linear": (RegressionNormativeModel, LinearRegression()),
     }
-    models = {}
+    fitted = {}
     for name, (cls, estimator) in estimators.items():
         if name not in models:
             continue
         if estimator is None:
-            models[name] = None
+            fitted[name] = None
             continue
         covariates = name in CONDITIONAL
-        models[name] = cls(estimator, **common).fit(
+        fitted[name] = cls(estimator, **common).fit(
             data.X["train"], X_calibration=data.X["calibration"],
             covariates=data.covariates["train"] if covariates else None,
             covariates_calibration=(
                 data.covariates["calibration"] if covariates else None
             ),
         )
-    return models
+    return fitted
 
 
 def parametric(model, data, conditional):
