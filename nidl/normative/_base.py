@@ -399,7 +399,8 @@ class NormativeBase(TransformerMixin, BaseEstimator):
                 f"needs at least {smallest}, so that each of the folds that score "
                 f"the calibration controls keeps {needed} {reason}; calibrate on "
                 "more held-out controls (a larger calibration_size, or "
-                "X_calibration)."
+                "X_calibration). To calibrate an estimator fitted already on all "
+                "of X, wrap it in sklearn.frozen.FrozenEstimator."
             )
 
     def _residuals(self, estimator, X, covariates):
