@@ -288,6 +288,9 @@ def evaluate(model, data, conditional):
     again = parametric(model, data, conditional).deviations(
         data.X["test"], covariates=covariates, correction=None
     )
+    # The same FDR maps from the parametric (Student t) voxel p-values.
+    flagged = adjust_p_values(again.p_values)[~patients] < 0.05
+    result["parametric fdr controls flagged"] = float(np.mean(flagged.any(axis=1)))
     parametric_p = {"subject": again.p_value}
     if "latent_distance" in again:
         parametric_p["latent"] = again.latent_p_value
@@ -354,7 +357,8 @@ def format_lines(results):
         ("voxels of new controls: share with p < 0.05: "
         f"{numbers('voxel_false_positives')}; controls with any voxel flagged "
         f"at 0.05, FWE: {numbers('fwe controls flagged')}; FDR: "
-        f"{numbers('fdr controls flagged')}"),
+        f"{numbers('fdr controls flagged')}; FDR of parametric p-values: "
+        f"{numbers('parametric fdr controls flagged')}"),
         ("voxels of patients flagged at 0.05 that are atrophied, FWE: "
         f"{numbers('fwe precision')}; FDR: {numbers('fdr precision')}; "
         f"atrophied voxels flagged, FWE: {numbers('fwe sensitivity')}; FDR: "
