@@ -1,10 +1,18 @@
 """Self-supervised estimators: encoders trained without labels.
 
-Each estimator trains an encoder on several views of every sample (the
-contrastive SimCLR and y-Aware methods, Barlow Twins, DINO); its
-``transform`` returns the encoder's features. The pieces they share
+Each estimator trains an encoder on several views of every sample and its
+``transform`` returns the encoder's features. :class:`SimCLR`,
+:class:`DCL` and :class:`BarlowTwins` train on two views of each sample;
+:class:`YAwareContrastiveLearning` too, and weighs the pairs of samples by
+the similarity of their labels. They take a Dataset or DataLoader of views,
+or an array of samples whose views they make. The pieces they share
 (projection heads, optimiser and schedule set-up, moving-average teachers)
 live in :mod:`nidl.estimators.ssl.utils`.
 """
 
-__all__ = []
+from .barlowtwins import BarlowTwins
+from .dcl import DCL
+from .simclr import SimCLR
+from .yaware import YAwareContrastiveLearning
+
+__all__ = ["DCL", "BarlowTwins", "SimCLR", "YAwareContrastiveLearning"]

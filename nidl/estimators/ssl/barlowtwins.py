@@ -1,0 +1,131 @@
+"""Barlow Twins: an encoder trained to make the embeddings of two views agree."""
+
+from ..._docstrings import fill_doc
+from ...losses import BarlowTwinsLoss
+from ._contrastive import TwoViewEstimator
+from .utils import BarlowTwinsProjectionHead
+
+__all__ = ["BarlowTwins"]
+
+
+@fill_doc
+class BarlowTwins(TwoViewEstimator):
+    """Barlow Twins, a self-supervised transformer trained by Lightning.
+
+    Barlow Twins [1]_ trains an encoder so that the cross-correlation matrix
+    of the embeddings of two views of the same samples, standardised over
+    the batch, is close to the identity: its diagonal terms make the views
+    agree, its off-diagonal terms (weighted by ``lambd``) decorrelate the
+    features (:class:`~nidl.losses.BarlowTwinsLoss`). Each view goes through
+    the encoder and a projection head with batch normalisation
+    (:class:`~nidl.estimators.ssl.utils.BarlowTwinsProjectionHead`), so
+    batches need more than one sample. ``transform`` returns the encoder's
+    features, without the head.
+
+    ``fit`` accepts a DataLoader or Dataset of two views, ``[x1, x2]`` or
+    ``([x1, x2], y)`` (labels unused), as made by
+    :class:`~nidl.transforms.MultiViewsTransform`, or an array or tensor of
+    samples, whose views ``transforms`` makes. Every fit starts from the
+    weights the encoder had when first fitted.
+
+    Parameters
+    ----------
+    encoder : torch.nn.Module or subclass of torch.nn.Module
+        Backbone mapping a batch of inputs to ``(batch_size, proj_input_dim)``
+        features: an instance, trained in place, or a class that every fit
+        builds from ``encoder_kwargs``.
+    encoder_kwargs : dict, default=None
+        Keyword arguments of an encoder class.
+    proj_input_dim : int, default=2048
+        Number of features of the encoder output.
+    proj_hidden_dim : int, default=2048
+        Width of the projection head's hidden layers (8192 in the paper).
+    proj_output_dim : int, default=2048
+        Dimension of the embeddings the loss compares (8192 in the paper).
+    lambd : float, default=0.005
+        Weight of the off-diagonal (redundancy) terms of the loss.
+    optimizer : {"adam", "adamW", "sgd"} or torch.optim.Optimizer, \
+default="adamW"
+        The optimiser, named or as an instance (see
+        :func:`~nidl.estimators.ssl.utils.optimizer.configure_ssl_optimizers`).
+    learning_rate : float, default=3e-4
+        Learning rate of a named optimiser; the peak of the schedule.
+    weight_decay : float, default=5e-4
+        Weight decay of a named optimiser.
+    exclude_bias_and_norm_wd : bool, default=True
+        Whether biases and normalisation weights have no weight decay.
+    optimizer_kwargs : dict, default=None
+        Other arguments of a named optimiser.
+    lr_scheduler : {"warmup_cosine", "none"}, LRScheduler or None, \
+default="warmup_cosine"
+        The learning-rate schedule: a linear warm-up then a cosine decay
+        over the whole training, a constant rate, or a scheduler instance.
+    lr_scheduler_kwargs : dict, default=None
+        Settings of the schedule: ``warmup_epochs`` (10), ``interval``
+        ("step"), ``warmup_start_lr`` (1e-6), ``min_lr`` (0).
+    transforms : callable, default=None
+        Makes the two views of a sample of an array or tensor given to
+        ``fit`` (not used with a Dataset or DataLoader, which give views):
+        called on one sample, a float32 tensor, it returns two tensors of
+        its shape, e.g. ``MultiViewsTransform(transform, n_views=2)``. It
+        runs in the loader, so in its worker processes if there are any.
+        None: the sample itself and a copy with Gaussian noise of standard
+        deviation 0.1 times that of the training array.
+    %(random_state)s
+    %(batch_size)s
+    %(trainer_kwargs)s
+
+    Attributes
+    ----------
+    projection_head : BarlowTwinsProjectionHead
+        The head, trained with the encoder.
+    loss : BarlowTwinsLoss
+        The loss.
+    n_features_in_ : int
+        Number of features of a training sample.
+    sample_shape_ : tuple of int
+        Shape of a training sample (of one view).
+    history_ : dict of str to list of float
+        Epoch means of ``train/loss`` (and ``val/loss`` with validation).
+
+    References
+    ----------
+    .. [1] J. Zbontar, L. Jing, I. Misra, Y. LeCun and S. Deny, "Barlow
+       Twins: Self-Supervised Learning via Redundancy Reduction", ICML 2021.
+
+    Examples
+    --------
+    >>> import numpy as np, torch
+    >>> from nidl.estimators.ssl import BarlowTwins
+    >>> X = np.random.default_rng(0).normal(size=(32, 8)).astype("float32")
+    >>> model = BarlowTwins(torch.nn.Linear(8, 4), proj_input_dim=4,
+    ...                     proj_hidden_dim=8, proj_output_dim=3,
+    ...                     lr_scheduler="none", batch_size=16, random_state=0,
+    ...                     max_epochs=1, enable_progress_bar=False)
+    >>> model.fit(X).transform(X).shape
+    (32, 4)
+    """
+
+    def __init__(
+        self, encoder, encoder_kwargs=None, proj_input_dim=2048,
+        proj_hidden_dim=2048, proj_output_dim=2048, lambd=0.005,
+        optimizer="adamW", learning_rate=3e-4, weight_decay=5e-4,
+        exclude_bias_and_norm_wd=True, optimizer_kwargs=None,
+        lr_scheduler="warmup_cosine", lr_scheduler_kwargs=None, transforms=None,
+        random_state=None, batch_size=128, **kwargs,
+    ):
+        self.lambd = lambd
+        super().__init__(
+            encoder, encoder_kwargs, proj_input_dim, proj_hidden_dim,
+            proj_output_dim, optimizer, learning_rate, weight_decay,
+            exclude_bias_and_norm_wd, optimizer_kwargs, lr_scheduler,
+            lr_scheduler_kwargs, transforms, random_state, batch_size, **kwargs,
+        )
+
+    def _make_head(self):
+        return BarlowTwinsProjectionHead(
+            self.proj_input_dim, self.proj_hidden_dim, self.proj_output_dim
+        )
+
+    def _make_loss(self):
+        return BarlowTwinsLoss(lambd=self.lambd)
