@@ -12,7 +12,8 @@ live in :mod:`nidl.estimators.ssl.utils`.
 
 from .barlowtwins import BarlowTwins
 from .dcl import DCL
+from .dino import DINO
 from .simclr import SimCLR
 from .yaware import YAwareContrastiveLearning
 
-__all__ = ["DCL", "BarlowTwins", "SimCLR", "YAwareContrastiveLearning"]
+__all__ = ["DCL", "DINO", "BarlowTwins", "SimCLR", "YAwareContrastiveLearning"]
