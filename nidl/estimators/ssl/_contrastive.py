@@ -147,15 +147,13 @@ class ArrayViews(Dataset):
         return views if self.labels is None else (views, self.labels[index])
 
 
-def with_two_view_batches(loader):
-    """A loader over the same data and order giving :class:`TwoViewBatch` es.
-
-    ``loader``'s dataset, sampling, workers and collation are kept; only the
-    collated batches are parsed (see :func:`parse_two_views`).
-    """
+def with_collate(loader, collate_fn):
+    """A loader over the same data, order and workers as ``loader`` that
+    collates with ``collate_fn`` (which wraps ``loader.collate_fn`` to parse
+    the collated batches, e.g. :class:`TwoViewCollate`)."""
     options = {
         "num_workers": loader.num_workers,
-        "collate_fn": TwoViewCollate(loader.collate_fn),
+        "collate_fn": collate_fn,
         "pin_memory": loader.pin_memory,
         "timeout": loader.timeout,
         "worker_init_fn": loader.worker_init_fn,
@@ -462,7 +460,7 @@ default=None
                     "with arrays."
                 )
             if is_loader(data):
-                return with_two_view_batches(data)
+                return with_collate(data, TwoViewCollate(data.collate_fn))
             return DataLoader(
                 data,
                 batch_size=self.batch_size,

@@ -9,12 +9,17 @@ import torch
 from sklearn.utils import check_array, check_scalar
 from torch import nn
 from torch.nn.parameter import is_lazy
-from torch.utils.data import DataLoader, IterableDataset
+from torch.utils.data import DataLoader
 
 from ..._docstrings import fill_doc
 from ...losses import DINOLoss
 from ...utils._data import collate, is_dataset, is_loader
-from ._contrastive import DEFAULT_NOISE_FRACTION, ArrayViews, TwoViewEstimator
+from ._contrastive import (
+    DEFAULT_NOISE_FRACTION,
+    ArrayViews,
+    TwoViewEstimator,
+    with_collate,
+)
 from .utils import DINOProjectionHead
 from .utils.momentum import MomentumUpdater
 
@@ -148,34 +153,6 @@ class NoisyCrops:
 
     def __repr__(self):
         return f"{type(self).__name__}(std={self.std!r}, n_views={self.n_views!r})"
-
-
-def with_multi_crop_batches(loader, num_local_crops):
-    """A loader over the same data and order giving :class:`MultiCropBatch` es."""
-    options = {
-        "num_workers": loader.num_workers,
-        "collate_fn": MultiCropCollate(loader.collate_fn, num_local_crops),
-        "pin_memory": loader.pin_memory,
-        "timeout": loader.timeout,
-        "worker_init_fn": loader.worker_init_fn,
-        "multiprocessing_context": loader.multiprocessing_context,
-        "generator": loader.generator,
-        "persistent_workers": loader.persistent_workers,
-    }
-    if loader.num_workers > 0:
-        options["prefetch_factor"] = loader.prefetch_factor
-    if isinstance(loader.dataset, IterableDataset):
-        return DataLoader(
-            loader.dataset,
-            batch_size=loader.batch_size,
-            drop_last=loader.drop_last,
-            **options,
-        )
-    if loader.batch_sampler is None:  # batch_size=None: items are batches
-        return DataLoader(
-            loader.dataset, batch_size=None, sampler=loader.sampler, **options
-        )
-    return DataLoader(loader.dataset, batch_sampler=loader.batch_sampler, **options)
 
 
 class HeadState:
@@ -532,7 +509,9 @@ default=None
         """A loader of :class:`MultiCropBatch` es over the data given to ``fit``."""
         collate_fn = MultiCropCollate(collate, self.num_local_crops)
         if is_loader(data):
-            return with_multi_crop_batches(data, self.num_local_crops)
+            return with_collate(
+                data, MultiCropCollate(data.collate_fn, self.num_local_crops)
+            )
         if is_dataset(data):
             return DataLoader(
                 data,
