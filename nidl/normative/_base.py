@@ -520,6 +520,24 @@ class NormativeBase(TransformerMixin, BaseEstimator):
             latent=self.latent_norm_,
         )
 
+    def _measure_subjects(self, X, covariates):
+        """The subjects' residuals, latents, statistics against the fitted
+        norm and standardised subject-level score: what every output reads,
+        before any p-value."""
+        self._check_fitted()
+        X = self._check_X(X, self.sample_shape_)
+        covariates = self._check_covariates(covariates, len(X), self.n_covariates_)
+        self._check_estimator(self.estimator_, X, covariates, fitted=True)
+        residual, latents = self._residuals(self.estimator_, X, covariates)
+        calibration = self.calibration_
+        measured = self._measure(self._norm(), residual, latents, self.regions_,
+                                 calibration.summary)
+        score = (measured.statistic - calibration.statistic_mean) / (
+            calibration.statistic_scale
+        )
+        return Bunch(shape=X.shape, residual=residual, latents=latents,
+                     measured=measured, score=score)
+
     def deviations(self, X, covariates=None, *, correction="fdr"):
         """Every deviation score of each subject, and its p-value, in one pass.
 
@@ -580,18 +598,11 @@ class NormativeBase(TransformerMixin, BaseEstimator):
             raise ValueError(
                 f"correction={correction!r} is not one of {list(_CORRECTIONS)}."
             )
-        self._check_fitted()
-        X = self._check_X(X, self.sample_shape_)
-        covariates = self._check_covariates(covariates, len(X), self.n_covariates_)
-        self._check_estimator(self.estimator_, X, covariates, fitted=True)
-        residual, latents = self._residuals(self.estimator_, X, covariates)
+        subjects = self._measure_subjects(X, covariates)
+        residual, latents = subjects.residual, subjects.latents
+        measured, score, shape = subjects.measured, subjects.score, subjects.shape
         calibration = self.calibration_
         n = calibration.n_samples
-        measured = self._measure(self._norm(), residual, latents, self.regions_,
-                                 calibration.summary)
-        score = (measured.statistic - calibration.statistic_mean) / (
-            calibration.statistic_scale
-        )
         conformal = calibration.p_values == "conformal"
         keys = (["statistic"] + ([] if latents is None else ["latent_distance"])
                 if conformal else [])
@@ -612,9 +623,9 @@ class NormativeBase(TransformerMixin, BaseEstimator):
 
         p_values = feature_p_values(measured.z, calibration.feature_scores)
         result = Bunch(
-            zscores=measured.z.reshape(X.shape),
-            p_values=p_values.reshape(X.shape),
-            corrected_p_values=corrected(p_values, "max_abs_z").reshape(X.shape),
+            zscores=measured.z.reshape(shape),
+            p_values=p_values.reshape(shape),
+            corrected_p_values=corrected(p_values, "max_abs_z").reshape(shape),
             region_zscores=measured.region_z,
             region_p_values=None, region_corrected_p_values=None,
             score=score,
@@ -664,7 +675,9 @@ class NormativeBase(TransformerMixin, BaseEstimator):
            "Conditional VAEs for Confound Removal and Normative Modelling of
            Neurodegenerative Diseases", MICCAI 2022.
         """
-        return self.deviations(X, covariates, correction=None).zscores
+        # The z-scores only: no p-value, so no pass through the folds.
+        subjects = self._measure_subjects(X, covariates)
+        return subjects.measured.z.reshape(subjects.shape)
 
     def fit_transform(self, X, y=None, covariates=None, X_calibration=None,
                       covariates_calibration=None):
@@ -706,7 +719,7 @@ class NormativeBase(TransformerMixin, BaseEstimator):
         -------
         scores : numpy.ndarray, shape (n_samples,)
         """
-        return -self.deviations(X, covariates, correction=None).score
+        return -self._measure_subjects(X, covariates).score
 
     def deviation_maps(self, X, covariates=None, *, alpha=None, correction="fdr"):
         """Deviation z-scores of each subject as a NIfTI image.
