@@ -111,23 +111,27 @@ class TwoViewCollate:
         return TwoViewBatch(parse_two_views(self.inner(items)))
 
 
-class NoisyView:
-    """The default views of an array's samples: the sample, and a noisy copy.
+class NoisyViews:
+    """The default views of an array's samples: the sample, and noisy copies.
 
     Parameters
     ----------
     std : float
-        Standard deviation of the Gaussian noise of the second view.
+        Standard deviation of the Gaussian noise of the copies.
+    n_views : int, default=2
+        Number of views: the sample itself, then ``n_views - 1`` copies.
     """
 
-    def __init__(self, std):
+    def __init__(self, std, n_views=2):
         self.std = std
+        self.n_views = n_views
 
     def __call__(self, x):
-        return [x, x + self.std * torch.randn_like(x)]
+        noisy = [x + self.std * torch.randn_like(x) for _ in range(self.n_views - 1)]
+        return [x, *noisy]
 
     def __repr__(self):
-        return f"{type(self).__name__}(std={self.std!r})"
+        return f"{type(self).__name__}(std={self.std!r}, n_views={self.n_views!r})"
 
 
 class ArrayViews(Dataset):
@@ -451,7 +455,8 @@ default=None
         return self._fit(train, None, val, ckpt_path)
 
     def _two_view_loader(self, data, y, shuffle, name):
-        """A loader of :class:`TwoViewBatch` es over the data given to ``fit``."""
+        """A loader of parsed batches (:meth:`_batch_collate`) over the data
+        given to ``fit``."""
         if is_loader(data) or is_dataset(data):
             if y is not None and self._uses_labels:
                 raise ValueError(
@@ -460,13 +465,13 @@ default=None
                     "with arrays."
                 )
             if is_loader(data):
-                return with_collate(data, TwoViewCollate(data.collate_fn))
+                return with_collate(data, self._batch_collate(data.collate_fn))
             return DataLoader(
                 data,
                 batch_size=self.batch_size,
                 shuffle=shuffle,
                 drop_last=self._checked_size(data, name),
-                collate_fn=TwoViewCollate(collate),
+                collate_fn=self._batch_collate(collate),
             )
         values = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else data
         array = check_array(values, allow_nd=True, dtype=np.float32, input_name=name)
@@ -481,14 +486,22 @@ default=None
         if views is None:
             std = float(X.std()) if X.numel() > 1 else 0.0
             std = std if np.isfinite(std) and std > 0 else 1.0
-            views = NoisyView(DEFAULT_NOISE_FRACTION * std)
+            views = NoisyViews(DEFAULT_NOISE_FRACTION * std, self._n_views())
         return DataLoader(
             ArrayViews(X, labels, views),
             batch_size=self.batch_size,
             shuffle=shuffle,
             drop_last=drop_last,
-            collate_fn=TwoViewCollate(collate),
+            collate_fn=self._batch_collate(collate),
         )
+
+    def _n_views(self):
+        """Views of each sample a batch holds (the default views make them)."""
+        return 2
+
+    def _batch_collate(self, collate_fn):
+        """``collate_fn``, followed by the parsing of this estimator's batches."""
+        return TwoViewCollate(collate_fn)
 
     # ------------------------------------------------------------------
     # Lightning steps

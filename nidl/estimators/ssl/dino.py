@@ -6,19 +6,14 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.utils import check_array, check_scalar
+from sklearn.utils import check_scalar
 from torch import nn
 from torch.nn.parameter import is_lazy
-from torch.utils.data import DataLoader
 
 from ..._docstrings import fill_doc
 from ...losses import DINOLoss
-from ...utils._data import collate, is_dataset, is_loader
 from ._contrastive import (
-    DEFAULT_NOISE_FRACTION,
-    ArrayViews,
     TwoViewEstimator,
-    with_collate,
 )
 from .utils import DINOProjectionHead
 from .utils.momentum import MomentumUpdater
@@ -130,29 +125,6 @@ class MultiCropCollate:
     def __call__(self, items):
         crops, y = parse_crops(self.inner(items), self.num_local_crops)
         return MultiCropBatch([*crops, y])
-
-
-class NoisyCrops:
-    """The default crops of an array's samples: the sample and noisy copies.
-
-    Parameters
-    ----------
-    std : float
-        Standard deviation of the Gaussian noise of the copies.
-    n_views : int
-        Number of crops: the sample itself, then ``n_views - 1`` copies.
-    """
-
-    def __init__(self, std, n_views):
-        self.std = std
-        self.n_views = n_views
-
-    def __call__(self, x):
-        noisy = [x + self.std * torch.randn_like(x) for _ in range(self.n_views - 1)]
-        return [x, *noisy]
-
-    def __repr__(self):
-        return f"{type(self).__name__}(std={self.std!r}, n_views={self.n_views!r})"
 
 
 class HeadState:
@@ -505,39 +477,11 @@ default=None
         """
         return super().fit(X, y, val_dataloader=val_dataloader, ckpt_path=ckpt_path)
 
-    def _two_view_loader(self, data, y, shuffle, name):
-        """A loader of :class:`MultiCropBatch` es over the data given to ``fit``."""
-        collate_fn = MultiCropCollate(collate, self.num_local_crops)
-        if is_loader(data):
-            return with_collate(
-                data, MultiCropCollate(data.collate_fn, self.num_local_crops)
-            )
-        if is_dataset(data):
-            return DataLoader(
-                data,
-                batch_size=self.batch_size,
-                shuffle=shuffle,
-                drop_last=self._checked_size(data, name),
-                collate_fn=collate_fn,
-            )
-        values = data.detach().cpu().numpy() if isinstance(data, torch.Tensor) else data
-        array = check_array(values, allow_nd=True, dtype=np.float32, input_name=name)
-        X = torch.from_numpy(np.ascontiguousarray(array))
-        drop_last = self._checked_size(X, name)
-        views = self.transforms
-        if views is None:
-            std = float(X.std()) if X.numel() > 1 else 0.0
-            std = std if np.isfinite(std) and std > 0 else 1.0
-            views = NoisyCrops(
-                DEFAULT_NOISE_FRACTION * std, NUM_GLOBAL_CROPS + self.num_local_crops
-            )
-        return DataLoader(
-            ArrayViews(X, None, views),
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            collate_fn=collate_fn,
-        )
+    def _n_views(self):
+        return NUM_GLOBAL_CROPS + self.num_local_crops
+
+    def _batch_collate(self, collate_fn):
+        return MultiCropCollate(collate_fn, self.num_local_crops)
 
     def _batch_input(self, batch):
         # The first global crop stands for the batch in nidl's input checks.
