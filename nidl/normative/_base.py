@@ -54,20 +54,25 @@ def _two_sided_t(z, n_calibration):
     return 2 * stats.t.sf(t, df=n_calibration - 1)
 
 
-def _rankable(measured, per_feature=False):
-    """What conformal p-values rank subjects by: the subject-level statistic,
-    the latent distance and, for the family-wise correction, the largest
-    ``|z|`` over the features and regions (every ``|z|`` of a subject to
-    test, ``per_feature``)."""
+#: What conformal p-values rank subjects by (see ``_rankable``).
+_RANKED = ("statistic", "latent_distance", "max_abs_z", "max_abs_region_z")
+
+
+def _rankable(measured, keys=_RANKED, per_feature=False):
+    """What conformal p-values rank subjects by, for each of ``keys``: the
+    subject-level statistic, the latent distance and, for the family-wise
+    correction, the largest ``|z|`` over the features and regions (every
+    ``|z|`` of a subject to test, ``per_feature``)."""
     def largest(z):
         if z is None:
             return None
         return np.abs(z) if per_feature else np.abs(z).max(axis=1)
 
-    return Bunch(
-        statistic=measured.statistic, latent_distance=measured.latent_distance,
-        max_abs_z=largest(measured.z), max_abs_region_z=largest(measured.region_z),
-    )
+    values = {"statistic": lambda: measured.statistic,
+              "latent_distance": lambda: measured.latent_distance,
+              "max_abs_z": lambda: largest(measured.z),
+              "max_abs_region_z": lambda: largest(measured.region_z)}
+    return Bunch(**{key: values[key]() for key in keys})
 
 
 def _smallest_calibration(needed):
@@ -498,9 +503,10 @@ class NormativeBase(TransformerMixin, BaseEstimator):
         calibration = self.calibration_
         at_least = dict.fromkeys(keys, 0)
         for fold in calibration.folds:
+            # Only the values asked for: every |z| of every subject is large.
             measured = _rankable(self._measure(fold.norm, residual, latents,
                                                self.regions_, calibration.summary),
-                                 per_feature=True)
+                                 keys, per_feature=True)
             for key in keys:
                 at_least[key] = at_least[key] + count_at_least(
                     measured[key], fold.scores[key]
