@@ -8,6 +8,7 @@ import torch
 from torch.utils.data import DataLoader, TensorDataset
 
 from nidl.callbacks.check_typing import BatchTypingCallback
+from nidl.estimators.linear import LogisticRegression
 
 
 class Annotated(pl.LightningModule):
@@ -67,6 +68,25 @@ def test_annotated_module_trains_validates_tests_and_predicts():
     run.test(module, data(), verbose=False)
     predictions = run.predict(module, data())
     assert torch.cat(predictions).shape == (30,)
+
+
+def test_logistic_regression_trains_and_predicts_with_the_check():
+    x, y = torch.randn(30, 2), torch.arange(30) % 3
+    clf = LogisticRegression(
+        torch.nn.Linear(2, 3), num_classes=3, lr=0.1, weight_decay=0.0,
+        batch_size=10, max_epochs=2, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False,
+        callbacks=[BatchTypingCallback(only_first_batch=False)],
+    )
+    # The default collate gives lists; the batches nidl makes of arrays,
+    # tuples: the annotations of the steps take both.
+    clf.fit(data(), data())
+    assert clf.n_epochs_ == 2 and "val/loss" in clf.history_
+    clf.fit(x.numpy(), y.numpy())
+    x_only = DataLoader(TensorDataset(x), batch_size=10)
+    predictions = trainer(BatchTypingCallback()).predict(clf, x_only)
+    assert torch.cat(predictions).shape == (30,)
+    assert clf.predict(x_only).shape == (30,)
 
 
 def test_missing_annotation():
