@@ -75,7 +75,7 @@ from nilearn.datasets import load_mni152_brain_mask
 from pytorch_lightning import Callback
 from torch.utils.data import DataLoader, Dataset
 
-from nidl.datasets import ImageDataFrameDataset, make_brain_cohort
+from nidl.datasets import ImageDataFrameDataset, default_image_loader, make_brain_cohort
 from nidl.estimators.autoencoders import VAE
 from nidl.maskers import NiftiVolumeMasker
 from nidl.nn import ConvDecoder, ConvEncoder
@@ -150,6 +150,11 @@ class CropToBox(VolumeTransform):
 
     def apply_transform(self, data):
         return data[(..., *self.box)]
+
+
+def load_with_channel(path):
+    """The default loader, with the channel axis first that ConvEncoder takes."""
+    return default_image_loader(path)[np.newaxis]
 
 
 class NaiveNiftiDataset(Dataset):
@@ -368,7 +373,8 @@ def run(n_subjects=300, resolution=2, epochs=3, out_dir=None, num_workers=0, log
         log(f"decoding every file once (nibabel + crop): {info['decode_once']:.1f} s")
 
         dataset = ImageDataFrameDataset(
-            out_dir, table_path, label_cols="age", transform=crop, cache_dir=cache_dir
+            out_dir, table_path, label_cols="age", transform=crop,
+            image_loader=load_with_channel, cache_dir=cache_dir,
         )
         counter.count = 0  # the dataset read the headers at construction
         cached = timed_fit(

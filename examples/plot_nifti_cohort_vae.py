@@ -91,13 +91,15 @@ print(shown, "is_random:", preprocessing.is_random)
 
 # %%
 # The dataset reads the table and the files; the loader counts the NIfTI
-# files it decodes, so that we can see which epochs read them.
+# files it decodes, so that we can see which epochs read them, and puts a
+# channel axis first: the default loader gives the ``(X, Y, Z)`` volume as
+# stored, a 3-D network takes ``(channels, X, Y, Z)``.
 files_read = []
 
 
 def load_and_count(path):
     files_read.append(path)
-    return default_image_loader(path)
+    return default_image_loader(path)[np.newaxis]
 
 
 cache_dir = os.path.join(root, "cache")

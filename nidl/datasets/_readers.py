@@ -28,19 +28,6 @@ def cannot_read(path, kind, error):
     )
 
 
-def channels_first_shape(shape, path):
-    """Shape of the array the loader makes of a NIfTI image of ``shape``."""
-    if len(shape) in (2, 3):
-        return (1, *shape)
-    if len(shape) == 4:
-        return (shape[3], *shape[:3])
-    raise ValueError(
-        f"the NIfTI image {path} has shape {tuple(shape)}; only 2-D, 3-D and "
-        "4-D images can be read as arrays. Pass a loader of your own as "
-        "image_loader."
-    )
-
-
 def load_nifti(path, as_image):
     nibabel = import_optional("nibabel", "reading NIfTI images", "neuroimaging")
     try:
@@ -48,21 +35,12 @@ def load_nifti(path, as_image):
         if as_image:
             return image
         # The data are read here: a truncated file fails now, not at load.
-        data = image.get_fdata(dtype=np.float32)
+        # float32 is what models take, at half the memory of float64.
+        return image.get_fdata(dtype=np.float32)
     except FileNotFoundError:
         raise
     except Exception as error:
         raise cannot_read(path, "NIfTI", error) from error
-    channels_first_shape(data.shape, path)
-    if data.ndim == 4:
-        data = np.moveaxis(data, -1, 0)
-    else:
-        data = data[np.newaxis]
-    # nibabel returns arrays in Fortran order. They stay so: a copy to C
-    # order costs more than decoding gains from it, and what is batched or
-    # cached (often a crop) is made contiguous where it is copied anyway
-    # (see benchmarks/bench_nifti_cache.py).
-    return data
 
 
 def load_numpy(path):
@@ -85,12 +63,13 @@ def load_pil(path):
         from PIL import Image
     except ImportError as error:
         raise ImportError(
-            f"reading {path} needs Pillow, which is not installed; install it, "
-            "or convert the images to .npy files."
+            f"reading {path} needs Pillow, which is not installed; install it "
+            'with pip install "nidl[neuroimaging]", or convert the images to '
+            ".npy files."
         ) from error
     try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
+        # Pillow closes the file once convert has read a single-frame image.
+        return Image.open(path).convert("RGB")
     except FileNotFoundError:
         raise
     except OSError as error:

@@ -13,7 +13,6 @@ from ._readers import (
     PIL_SUFFIXES,
     SUPPORTED_SUFFIXES,
     cannot_read,
-    channels_first_shape,
     load_nifti,
     load_numpy,
     load_pil,
@@ -25,16 +24,19 @@ __all__ = ["ImageDataFrameDataset", "default_image_loader"]
 def default_image_loader(path, as_image=False):
     """Read an image file by its extension.
 
-    - ``.nii`` and ``.nii.gz``: a NIfTI image, as a float32 array with the
-      channels first, the input of a convolutional network: a 3-D image of
-      shape ``(X, Y, Z)`` gives ``(1, X, Y, Z)``, a 4-D image of shape
-      ``(X, Y, Z, C)`` gives ``(C, X, Y, Z)`` (a 2-D image gets a channel
-      axis too). The intensities are scaled as the header says.
+    - ``.nii`` and ``.nii.gz``: the voxel array of a NIfTI image
+      (``get_fdata``, intensities scaled as the header says), of the shape
+      it is stored in (``(X, Y, Z)``, or ``(X, Y, Z, T)``), as float32. A
+      convolutional network wants a channel axis first: add it in
+      ``transform``.
     - ``.npy``: the array as it is stored.
     - ``.npz``: the array if the archive holds one, else a dict of its
       arrays by name.
-    - ``.jpg``, ``.png`` and the other common 2-D formats: an RGB image,
-      if Pillow is installed.
+    - ``.jpg``, ``.jpeg``, ``.png``, ``.ppm``, ``.bmp``, ``.pgm``, ``.tif``,
+      ``.tiff``, ``.webp``: a Pillow image converted to RGB (three 8-bit
+      channels), if Pillow is installed (the ``neuroimaging`` extra).
+
+    Extensions are matched in any case (``.NII.GZ`` is NIfTI).
 
     Parameters
     ----------
@@ -54,6 +56,9 @@ def default_image_loader(path, as_image=False):
     ------
     FileNotFoundError
         If the file does not exist.
+    ImportError
+        If the library that reads the format (nibabel, Pillow) is not
+        installed; the message says how to install it.
     OSError
         If the file cannot be read (truncated, or not of the format its
         extension says); the error of the reading library is its
@@ -73,7 +78,7 @@ def default_image_loader(path, as_image=False):
     >>> nibabel.Nifti1Image(np.ones((6, 7, 5)), np.eye(4)).to_filename(path)
     >>> volume = default_image_loader(path)
     >>> volume.shape, volume.dtype
-    ((1, 6, 7, 5), dtype('float32'))
+    ((6, 7, 5), dtype('float32'))
     >>> default_image_loader(path, as_image=True).affine.shape
     (4, 4)
     """
@@ -91,14 +96,6 @@ def default_image_loader(path, as_image=False):
     )
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for block in iter(lambda: file.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _format_paths(paths, limit=5):
     shown = ", ".join(paths[:limit])
     return shown + (f" and {len(paths) - limit} more" if len(paths) > limit else "")
@@ -110,9 +107,9 @@ class ImageDataFrameDataset(Dataset):
     Each row of the table names an image file (relative to ``rootdir``) and
     may hold labels. Images are read when an item is requested, so a cohort
     larger than memory can be used for training; NIfTI volumes come out as
-    float32 arrays of shape ``(1, X, Y, Z)`` (see
-    :func:`default_image_loader`), which a DataLoader stacks into the
-    ``(batch, 1, X, Y, Z)`` input of a 3-D convolutional network.
+    float32 arrays of shape ``(X, Y, Z)`` and 2-D images (PNG, JPEG, ...) as
+    RGB Pillow images (see :func:`default_image_loader`). An item is the
+    image alone when there is no label column, ``(image, label)`` otherwise.
 
     With ``cache_dir``, the loaded image after the leading deterministic
     transforms is written once to a folder and memory-mapped at every later
@@ -131,16 +128,20 @@ class ImageDataFrameDataset(Dataset):
         The column of image paths (the name given to a Series).
     label_cols : str, list of str or None, default=None
         The label column, or a list of them. Items are ``(image, label)``
-        for one column, ``(image, (label_1, label_2, ...))`` for a list.
+        for a column name, ``(image, [label_1, label_2, ...])`` for a list
+        (even a list of one name).
     checksum_col : str, default=None
-        A column of SHA-256 checksums (hexadecimal) of the files. A file is
-        checked each time it is decoded (with a cache: when it is cached);
-        one whose checksum differs raises a ValueError that names it.
+        A column of SHA-256 checksums (hexadecimal) of the files. Every file
+        is checked at construction, and again each time it is decoded (with
+        a cache: when it is cached); one whose checksum differs raises a
+        ValueError that names it.
     transform : callable, default=None
         Applied to each loaded image.
     target_transform : callable or dict, default=None
-        Applied to the label (one column) or to the tuple of labels; a dict
-        maps column names to the callable applied to that column's label.
+        A callable is applied to the whole label: the value for a column
+        name, the list for a list of columns. A dict maps label columns to
+        the callable applied to that column's value (the other columns are
+        left as they are); with a list of columns the result is a list.
     return_none_if_no_label : bool, default=True
         Without ``label_cols``, items are the image alone; set it to False
         to get ``(image, None)`` (nidl's estimators batch both forms; torch's
@@ -149,10 +150,11 @@ class ImageDataFrameDataset(Dataset):
         ``image_loader(path)`` reads a file.
     is_valid_label : callable or dict, default=None
         Keeps only the rows whose labels it accepts: a callable receives the
-        label (one column) or the tuple of labels; a dict maps column names
-        to a callable that receives that column's label, and a row is kept
-        if all accept it. For instance ``{"age": pandas.notna}`` drops the
-        rows whose age is missing.
+        value (for a column name) or the row of the label columns as a
+        pandas Series (for a list); a dict maps column names to a callable
+        that receives that column's value, and a row is kept if all accept
+        it. For instance ``{"age": pandas.notna}`` drops the rows whose age
+        is missing.
     read_csv_kwargs : dict, default=None
         Keyword arguments of ``pandas.read_csv`` when ``df`` is a path.
     cache_dir : str or os.PathLike, default=None
@@ -162,14 +164,15 @@ class ImageDataFrameDataset(Dataset):
     Attributes
     ----------
     df : pandas.DataFrame
-        The table after filtering by ``is_valid_label``, one row per item in
-        item order (the original index is kept), with the paths joined to
-        ``rootdir``.
+        A copy of the table (the caller's is left unchanged) after filtering
+        by ``is_valid_label``, one row per item in item order (index reset
+        to ``0, 1, ...``), with the paths joined to ``rootdir``.
     imgs : list of str
         The image paths, joined to ``rootdir``.
     targets : list
-        The labels before ``target_transform``: one value per item for one
-        label column, a tuple for several, None without labels.
+        The labels before ``target_transform``: one value per item for a
+        column name, a list per item for a list of columns, None per item
+        without labels.
 
     Raises
     ------
@@ -180,15 +183,17 @@ class ImageDataFrameDataset(Dataset):
         read, if its file cannot be decoded (the file is named, the reading
         library's error is the ``__cause__``).
     TypeError
-        At construction, if a cell of the path column is not a path (a
-        missing value, for instance).
+        At construction, if ``df`` is not a table, ``label_cols`` not a name
+        or a list of names, ``target_transform`` not a callable or a dict,
+        or a cell of the path column not a path (a missing value, for
+        instance).
     ValueError
-        At construction, if a column is missing, if the default loader does
-        not know a file's extension, or, with the default loader and no
-        transform, if two images have different shapes or affines (both files
-        are named). When items are read, if an item's shape differs from that
-        of the first item read by this process (both files are named), or a
-        file's checksum differs.
+        At construction, if a column is missing, a file's checksum differs,
+        or, with the default loader and no transform, two images have
+        different shapes or affines (both files are named). When items are
+        read, if the default loader does not know a file's extension, an
+        item's shape differs from that of the first item read by this
+        process (both files are named), or a file's checksum differs.
 
     Notes
     -----
@@ -218,13 +223,25 @@ class ImageDataFrameDataset(Dataset):
     and renamed, so an interrupted write leaves no partial entry and
     several DataLoader workers or processes can fill the cache at once.
 
-    **Checks at construction.** With the default loader, the NIfTI headers
-    (and the shapes of ``.npy`` files) are read at construction, not their
-    data: a file that is not an image fails before training, and, without
-    a transform, images of different shapes or affines are refused, naming
-    two of them. A file whose data are damaged fails at its first read.
-    With a transform, each process compares the shape of the items it
-    produces with the first one it produced.
+    **Checks at construction.** Every image file must exist when the
+    dataset is built: the missing ones are named at once, instead of one
+    of them failing a training run hours in. This is a deliberate
+    difference with upstream nidl, whose dataset opens nothing before an
+    item is read (so a table of paths that do not exist yet, read by a
+    loader of one's own, needs the files in place here). With the default
+    loader, the NIfTI headers (and the shapes of ``.npy`` files) are read
+    too, not their data: a NIfTI file that is not an image fails before
+    training, and, without a transform, images of different shapes or
+    affines are refused, naming two of them. A file whose data are damaged,
+    or whose extension the default loader does not read, fails at its
+    first read. With a transform, each process compares the shape of the
+    items it produces with the first one it produced.
+
+    **Differences with upstream nidl** besides the existence check: NIfTI
+    volumes are float32 (upstream: float64), ``.npz`` archives are read
+    into arrays (upstream: the open archive), checksums are computed on
+    the paths joined to ``rootdir``, and ``target_transform`` of a wrong
+    type fails at construction rather than at the first item.
 
     Examples
     --------
@@ -246,7 +263,7 @@ class ImageDataFrameDataset(Dataset):
     >>> dataset = ImageDataFrameDataset(folder, table, label_cols="age")
     >>> image, age = dataset[0]
     >>> image.shape, image.dtype, age
-    ((1, 6, 7, 5), dtype('float32'), 31.0)
+    ((6, 7, 5), dtype('float32'), 31.0)
 
     Several labels, rows with a missing age left out, and a cache:
 
@@ -255,7 +272,7 @@ class ImageDataFrameDataset(Dataset):
     ...     is_valid_label={"age": pd.notna},
     ...     cache_dir=os.path.join(folder, "cache"))
     >>> len(dataset), dataset.targets
-    (2, [(31.0, 0), (57.0, 1)])
+    (2, [[31.0, 0], [57.0, 1]])
     >>> image, (age, sex) = dataset[1]
     >>> len(os.listdir(os.path.join(folder, "cache")))
     1
@@ -289,7 +306,10 @@ class ImageDataFrameDataset(Dataset):
         self.cache_dir = cache_dir
 
         table = self._read_table(df)
-        self.label_cols = self._check_columns(table, label_cols)
+        self.label_cols = label_cols
+        # The label columns as a list; label_cols itself says whether labels
+        # are values (a name) or lists (a list of names).
+        self._label_names = self._check_columns(table, label_cols)
         self._check_target_transform()
         table = self._keep_valid_rows(table)
         table[image_col] = self._join_paths(table)
@@ -300,6 +320,7 @@ class ImageDataFrameDataset(Dataset):
             None if checksum_col is None else table[checksum_col].astype(str).tolist()
         )
         self._check_files_exist()
+        self._check_checksums()
         if image_loader is default_image_loader:
             self._check_headers()
         # The first item this process produced, against which the shape of
@@ -346,7 +367,7 @@ class ImageDataFrameDataset(Dataset):
             names = None
         elif isinstance(label_cols, str):
             names = [label_cols]
-        elif isinstance(label_cols, (list, tuple)) and all(
+        elif isinstance(label_cols, list) and all(
             isinstance(name, str) for name in label_cols
         ):
             names = list(label_cols)
@@ -366,11 +387,11 @@ class ImageDataFrameDataset(Dataset):
         return names
 
     def _check_column_dict(self, mapping, parameter):
-        unknown = sorted(set(mapping) - set(self.label_cols or []))
+        unknown = sorted(set(mapping) - set(self._label_names or []))
         if unknown:
             raise ValueError(
                 f"{parameter} has keys {unknown} that are not in "
-                f"label_cols={self.label_cols}; its keys must be label columns."
+                f"label_cols={self.label_cols!r}; its keys must be label columns."
             )
 
     def _check_target_transform(self):
@@ -393,20 +414,23 @@ class ImageDataFrameDataset(Dataset):
                 "is_valid_label filters rows by their labels, but label_cols is "
                 "None; give label_cols."
             )
+        keep = np.ones(len(table), dtype=bool)
         if isinstance(check, dict):
             self._check_column_dict(check, "is_valid_label")
-            keep = np.ones(len(table), dtype=bool)
             for column, accepts in check.items():
                 keep &= np.array([bool(accepts(v)) for v in table[column]], bool)
+        elif isinstance(self.label_cols, str):
+            keep &= np.array([bool(check(v)) for v in table[self.label_cols]], bool)
         else:
-            keep = np.array([bool(check(label)) for label in self._labels(table)])
+            rows = table[self._label_names].iterrows()
+            keep &= np.array([bool(check(row)) for _, row in rows], bool)
         if len(table) and not keep.any():
             raise ValueError(
                 f"is_valid_label rejects all {len(table)} rows of the table, which "
                 "leaves an empty dataset; check the function and the label "
                 "columns."
             )
-        return table[keep]
+        return table[keep].reset_index(drop=True)
 
     def _join_paths(self, table):
         paths = []
@@ -422,10 +446,10 @@ class ImageDataFrameDataset(Dataset):
     def _labels(self, table):
         if self.label_cols is None:
             return [None] * len(table)
-        if len(self.label_cols) == 1:
-            return table[self.label_cols[0]].tolist()
-        columns = [table[name].tolist() for name in self.label_cols]
-        return list(zip(*columns))
+        if isinstance(self.label_cols, str):
+            return table[self.label_cols].tolist()
+        columns = [table[name].tolist() for name in self._label_names]
+        return [list(row) for row in zip(*columns)]
 
     def _check_files_exist(self):
         missing = [path for path in self.imgs if not os.path.isfile(path)]
@@ -436,13 +460,43 @@ class ImageDataFrameDataset(Dataset):
                 f"joined to rootdir={os.fspath(self.rootdir)!r}; check both."
             )
 
+    @classmethod
+    def _checksum(cls, filename):
+        """Return the SHA-256 checksum of a file's bytes, in hexadecimal."""
+        digest = hashlib.sha256()
+        with open(filename, "rb") as file:
+            for block in iter(lambda: file.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    @classmethod
+    def _verify_checksum(cls, filename, expect_checksum):
+        """Return whether ``filename`` has the SHA-256 checksum ``expect_checksum``."""
+        return cls._checksum(filename) == expect_checksum
+
+    def _check_checksum(self, index):
+        path, expected = self.imgs[index], self._checksums[index]
+        found = self._checksum(path)
+        if found != expected:
+            raise ValueError(
+                f"the file {path} changed on disk: its SHA-256 checksum is "
+                f"{found}, the table says {expected}. Restore the file or "
+                f"update column {self.checksum_col!r}."
+            )
+
+    def _check_checksums(self):
+        if self._checksums is not None:
+            for index in range(len(self.imgs)):
+                self._check_checksum(index)
+
     def _check_headers(self):
         """Read NIfTI headers (cheap: no data) and .npy shapes.
 
-        A file that is not an image, or whose extension the default loader
-        does not know, fails here, naming it. Without a
-        transform, all items must have one shape and NIfTI images one
-        affine, since nothing will bring them to a common grid.
+        A NIfTI or .npy file that is not an image fails here, naming it; a
+        file whose extension the default loader does not know fails when it
+        is read. Without a transform, all items must have one shape and
+        NIfTI images one affine, since nothing will bring them to a common
+        grid.
         """
         first_shape = first_affine = None
         for path in self.imgs:
@@ -456,21 +510,15 @@ class ImageDataFrameDataset(Dataset):
                     image = nibabel.load(path)
                 except Exception as error:
                     raise cannot_read(path, "NIfTI", error) from error
-                shape = channels_first_shape(image.shape, path)
+                shape = tuple(image.shape)
                 affine = image.affine
             elif lower.endswith(".npy"):
                 try:
                     shape = np.load(path, mmap_mode="r", allow_pickle=False).shape
                 except (OSError, ValueError, EOFError) as error:
                     raise cannot_read(path, "NumPy", error) from error
-            elif lower.endswith((".npz", *PIL_SUFFIXES)):
-                continue
             else:
-                raise ValueError(
-                    f"cannot read {path}: its extension is not one of "
-                    f"{SUPPORTED_SUFFIXES}. Pass a function that reads it as "
-                    "image_loader."
-                )
+                continue
             if self.transform is not None:
                 continue
             if first_shape is None:
@@ -503,13 +551,7 @@ class ImageDataFrameDataset(Dataset):
     def _read_file(self, index):
         path = self.imgs[index]
         if self._checksums is not None:
-            expected, found = self._checksums[index], _sha256(path)
-            if expected != found:
-                raise ValueError(
-                    f"the file {path} changed on disk: its SHA-256 checksum is "
-                    f"{found}, the table says {expected}. Restore the file or "
-                    f"update column {self.checksum_col!r}."
-                )
+            self._check_checksum(index)
         try:
             return self.image_loader(path)
         except Exception as error:
@@ -559,10 +601,10 @@ class ImageDataFrameDataset(Dataset):
             return label
         if not isinstance(transform, dict):
             return transform(label)
-        if len(self.label_cols) == 1:
-            column = self.label_cols[0]
+        if isinstance(self.label_cols, str):
+            column = self.label_cols
             return transform[column](label) if column in transform else label
-        return tuple(
+        return [
             transform[column](value) if column in transform else value
-            for column, value in zip(self.label_cols, label)
-        )
+            for column, value in zip(self._label_names, label)
+        ]

@@ -150,7 +150,7 @@ def test_a_warm_cache_reads_no_nifti_file(cohort, nifti_reads):
     assert len(nifti_reads) == 4
     for a, b, i in zip(first, second, range(4)):
         np.testing.assert_array_equal(a, b)
-        np.testing.assert_allclose(a[0], 2 * volume(i), rtol=1e-6)
+        np.testing.assert_allclose(a, 2 * volume(i), rtol=1e-6)
     # Another dataset over the same files and preprocessing shares the entries.
     again = ImageDataFrameDataset(root, table, transform=Scale(2), cache_dir=cache_dir)
     items(again)
@@ -163,9 +163,9 @@ def test_hits_are_memory_mapped_copy_on_write(cohort):
     dataset[0]
     image = dataset[0]
     assert type(image) is np.ndarray and isinstance(image.base, np.memmap)
-    assert image.dtype == np.float32 and image.shape == (1, *SHAPE)
+    assert image.dtype == np.float32 and image.shape == SHAPE
     image[:] = -1.0  # an in-place transform would do this
-    np.testing.assert_allclose(dataset[0][0], volume(0), rtol=1e-6)
+    np.testing.assert_allclose(dataset[0], volume(0), rtol=1e-6)
     # The entry is a plain .npy file, uncompressed.
     path = os.path.join(cache_dir, entries(cache_dir)[0])
     assert os.path.getsize(path) < 4 * np.prod(SHAPE) + 256
@@ -182,11 +182,11 @@ def test_random_steps_run_at_every_read(cohort, nifti_reads):
     )
     a, b = dataset[1], dataset[1]
     assert len(nifti_reads) == 1 and noise.calls == 2
-    np.testing.assert_allclose(a, (2 * volume(1)[None] + 1) * 3, rtol=1e-6)
+    np.testing.assert_allclose(a, (2 * volume(1) + 1) * 3, rtol=1e-6)
     np.testing.assert_allclose(b - a, 3.0, rtol=1e-5)
     # What is cached is the loader's output after Scale(2) only.
     cached = np.load(os.path.join(cache_dir, entries(cache_dir)[0]))
-    np.testing.assert_allclose(cached[0], 2 * volume(1), rtol=1e-6)
+    np.testing.assert_allclose(cached, 2 * volume(1), rtol=1e-6)
 
 
 def test_a_transform_without_is_random_is_not_cached(cohort, nifti_reads):
@@ -216,7 +216,7 @@ def test_touching_or_rewriting_a_file_recomputes_its_entry(cohort, nifti_reads):
     write_nifti(root / "sub-2.nii.gz", volume(9))
     images = items(dataset)
     assert nifti_reads[5:] == [str(root / "sub-2.nii.gz")]
-    np.testing.assert_allclose(images[2][0], volume(9), rtol=1e-6)
+    np.testing.assert_allclose(images[2], volume(9), rtol=1e-6)
 
 
 def test_changing_a_cached_transform_recomputes(cohort, nifti_reads):
@@ -227,7 +227,7 @@ def test_changing_a_cached_transform_recomputes(cohort, nifti_reads):
         dataset = ImageDataFrameDataset(
             root, table, transform=CropOrPad(shape), cache_dir=cache_dir
         )
-        assert dataset[0].shape == (1, *shape)
+        assert dataset[0].shape == shape
     assert len(nifti_reads) == 2 and len(entries(cache_dir)) == 2
 
 
@@ -304,7 +304,7 @@ def test_an_interrupted_write_leaves_nothing_and_is_redone(cohort, monkeypatch,
     assert os.listdir(cache_dir) == []
 
     monkeypatch.setattr(_cache.np, "save", original_save)
-    np.testing.assert_allclose(dataset[0][0], volume(0), rtol=1e-6)
+    np.testing.assert_allclose(dataset[0], volume(0), rtol=1e-6)
     assert len(nifti_reads) == 2 and len(entries(cache_dir)) == 1
 
 
@@ -317,7 +317,7 @@ def test_a_damaged_entry_is_recomputed_with_a_warning(cohort, nifti_reads):
         file.truncate(200)
     with pytest.warns(RuntimeWarning, match="cannot be read"):
         image = dataset[0]
-    np.testing.assert_allclose(image[0], volume(0), rtol=1e-6)
+    np.testing.assert_allclose(image, volume(0), rtol=1e-6)
     assert len(nifti_reads) == 2
     np.testing.assert_array_equal(dataset[0], image)
 
@@ -386,7 +386,7 @@ def test_spawned_workers_read_the_cache(cohort):
     loader = DataLoader(dataset, batch_size=4, num_workers=1,
                         multiprocessing_context="spawn")
     x, age = next(iter(loader))
-    assert x.shape == (4, 1, *SHAPE) and age.tolist() == [20.0, 30.0, 40.0, 50.0]
+    assert x.shape == (4, *SHAPE) and age.tolist() == [20.0, 30.0, 40.0, 50.0]
     assert len(entries(cache_dir)) == 4
 
 
@@ -404,10 +404,10 @@ def test_with_real_transforms_crop_is_cached_and_flips_are_drawn_per_read(
     reads = [DataLoader(dataset, batch_size=4) for _ in range(3)]
     epochs = [next(iter(loader))[0] for loader in reads]
     assert len(nifti_reads) == 4
-    assert all(x.shape == (4, 1, 4, 4, 4) for x in epochs)
+    assert all(x.shape == (4, 4, 4, 4) for x in epochs)
     assert not all(torch.equal(epochs[0], x) for x in epochs[1:])
     cached = np.load(os.path.join(cache_dir, entries(cache_dir)[0]))
-    assert cached.shape == (1, 4, 4, 4)
+    assert cached.shape == (4, 4, 4)
     # Each item is a flip of the cropped volume: same values, same sum.
-    crop = CropOrPad((4, 4, 4))(volume(0)[None])
+    crop = CropOrPad((4, 4, 4))(volume(0))
     np.testing.assert_allclose(epochs[2][0].sum().item(), crop.sum(), rtol=1e-5)
