@@ -24,7 +24,7 @@ from ._utils import (
     describe,
     image_to_volume,
     is_image,
-    is_positive_int,
+    is_integer,
     is_random_transform,
     volume_to_image,
 )
@@ -370,11 +370,12 @@ class MultiViewsTransform(Transform):
         One transform, applied ``n_views`` times, or a list of transforms,
         each applied once to the input.
     n_views : int or None, default=None
-        Number of views made with a single transform (None means 1). With a
-        list of transforms it must be None or 1.
+        Number of views made with a single transform (None means 1, 0 gives
+        an empty list). With a list of transforms it must be None or 1.
     p : float or None, default=None
         Probability of transforming the input; when it is not, each view is
-        the input itself. None transforms it always.
+        the input itself (the output is still a list). None transforms it
+        always.
 
     Attributes
     ----------
@@ -396,10 +397,15 @@ class MultiViewsTransform(Transform):
     def __init__(self, transforms, n_views=None, p=None):
         super().__init__(p=p)
         owner = type(self).__name__
-        if n_views is not None and not is_positive_int(n_views):
+        if n_views is not None and not is_integer(n_views):
+            raise TypeError(
+                f"{owner}: n_views={n_views!r} must be an int (the number of "
+                "views), or None for one view."
+            )
+        if n_views is not None and n_views < 0:
             raise ValueError(
-                f"{owner}: n_views={n_views!r} must be a positive int, or None "
-                "for one view."
+                f"{owner}: n_views={n_views!r} must be 0 or more (the number "
+                "of views), or None for one view."
             )
         if callable(transforms):
             views = [transforms] * (1 if n_views is None else int(n_views))

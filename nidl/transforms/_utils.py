@@ -59,7 +59,11 @@ def as_tuple(value, message):
 
 
 def check_range(value, name, owner, minimum=None, maximum=None, positive=False):
-    """Check an increasing pair ``(low, high)`` and return it as a tuple."""
+    """Check an increasing pair ``(low, high)`` and return it as a tuple.
+
+    Something that is not a sequence of numbers is a TypeError; a sequence
+    of numbers of the wrong length, order or bounds is a ValueError.
+    """
     if positive:
         kind = "positive numbers"
     elif minimum == 0 and maximum is None:
@@ -71,9 +75,19 @@ def check_range(value, name, owner, minimum=None, maximum=None, positive=False):
     message = (
         f"{owner}: {name}={value!r} must be an increasing pair (low, high) of {kind}"
     )
-    pair = as_tuple(value, f"{message}; got a {type(value).__name__}.")
-    if len(pair) != 2 or not all(is_number(v) for v in pair):
-        raise ValueError(f"{message}; pass two numbers, e.g. {name}=(low, high).")
+    try:
+        pair = tuple(value)
+    except TypeError:
+        raise TypeError(
+            f"{message}; got a {type(value).__name__}. Pass two numbers, e.g. "
+            f"{name}=(low, high)."
+        ) from None
+    if len(pair) != 2:
+        raise ValueError(f"{message}; got {len(pair)} values, pass two.")
+    if not all(is_number(v) for v in pair):
+        raise TypeError(
+            f"{message}; got {[type(v).__name__ for v in pair]}. Pass two numbers."
+        )
     low, high = pair
     if low > high:
         raise ValueError(f"{message}; swap them: {name}=({high!r}, {low!r}).")
@@ -188,6 +202,35 @@ def as_type_of(result, reference):
     if isinstance(reference, torch.Tensor):
         return torch.as_tensor(np.ascontiguousarray(result), device=reference.device)
     return result
+
+
+def cast_to_dtype(values, dtype):
+    """Floating-point ``values`` (an array or a tensor) cast to ``dtype``.
+
+    Integer dtypes get the nearest integer, clipped to the dtype's range:
+    a plain cast would truncate towards zero and wrap negative values of an
+    unsigned type around to large ones.
+    """
+    if isinstance(values, torch.Tensor):
+        if not dtype.is_floating_point and dtype != torch.bool:
+            info = torch.iinfo(dtype)
+            values = values.round().clamp(info.min, info.max)
+        return values.to(dtype)
+    dtype = np.dtype(dtype)
+    if np.issubdtype(dtype, np.integer):
+        info = np.iinfo(dtype)
+        values = np.clip(np.rint(values), info.min, info.max)
+    return np.asarray(values).astype(dtype, copy=False)
+
+
+def computing_dtype(dtype):
+    """The floating-point NumPy dtype to compute in for input of ``dtype``:
+    the dtype itself for float32 and float64, float32 for float16 (which
+    SciPy does not filter or interpolate), float64 for integers."""
+    dtype = np.dtype(dtype)
+    if dtype in (np.float32, np.float64):
+        return dtype
+    return np.dtype(np.float32) if dtype == np.float16 else np.dtype(np.float64)
 
 
 def uniform(low, high):

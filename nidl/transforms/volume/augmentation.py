@@ -19,9 +19,11 @@ from .._utils import (
     as_python_number,
     as_tuple,
     as_type_of,
+    cast_to_dtype,
     check_probability,
     check_range,
     check_shape,
+    computing_dtype,
     is_number,
     is_positive_int,
     to_numpy,
@@ -29,8 +31,11 @@ from .._utils import (
 )
 from ._functional import (
     anatomical_axis,
+    as_float,
     check_axis,
     check_interpolation,
+    integer_fill,
+    is_floating,
     resample_voxel_grid,
     sample_box,
     spatial_dims,
@@ -57,11 +62,18 @@ class RandomGaussianBlur(VolumeTransform):
 
     Parameters
     ----------
-    sigma : tuple of 2 or 6 floats, default=(0, 2)
+    sigma : sequence of 2 or 6 floats, default=(0, 2)
         Range ``(a, b)`` of the standard deviation along every axis, or one
-        range per axis, ``(a_x, b_x, a_y, b_y, a_z, b_z)``.
+        range per axis, ``(a_x, b_x, a_y, b_y, a_z, b_z)``. It is stored
+        per axis: ``sigma=(0, 2)`` is kept as ``(0, 2, 0, 2, 0, 2)``.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
+
+    Notes
+    -----
+    The output has the input's dtype: integers are rounded to the nearest,
+    and float16 volumes are blurred in float32 (SciPy does not filter
+    float16).
 
     Examples
     --------
@@ -72,6 +84,8 @@ class RandomGaussianBlur(VolumeTransform):
     >>> blurred = RandomGaussianBlur(sigma=(1, 1))(volume)
     >>> round(float(blurred.sum()), 6), bool(blurred[2, 2, 2] < 1)
     (1.0, True)
+    >>> RandomGaussianBlur(sigma=(0.5, 1.0)).sigma
+    (0.5, 1.0, 0.5, 1.0, 0.5, 1.0)
     """
 
     _draws_random_numbers = True
@@ -82,29 +96,39 @@ class RandomGaussianBlur(VolumeTransform):
         try:
             values = tuple(sigma)
         except TypeError:
-            values = ()
-        if len(values) not in (2, 6):
-            raise ValueError(
+            raise TypeError(
                 f"{owner}: sigma={sigma!r} must be a range (low, high) of "
                 "standard deviations in voxels, or three ranges (one per "
-                "spatial axis) as six numbers."
+                f"spatial axis) as six numbers; got a {type(sigma).__name__}."
+            ) from None
+        if len(values) not in (2, 6):
+            raise ValueError(
+                f"{owner}: sigma={sigma!r} holds {len(values)} values; give a "
+                "range (low, high) of standard deviations in voxels, or three "
+                "ranges (one per spatial axis) as six numbers."
             )
         ranges = [values[i : i + 2] for i in range(0, len(values), 2)]
         for axis, pair in enumerate(ranges):
             name = "sigma" if len(ranges) == 1 else f"sigma[{2 * axis}:{2 * axis + 2}]"
             check_range(pair, name, owner, minimum=0)
+        if len(ranges) == 1:
+            values = values * 3
         self.sigma = tuple(as_python_number(v) for v in values)
 
     def apply_transform(self, data):
         """Return the volume blurred with randomly drawn widths, of the same
-        type and shape."""
+        type, shape and dtype."""
         from scipy import ndimage
 
-        ranges = self.sigma * 3 if len(self.sigma) == 2 else self.sigma
-        widths = [uniform(ranges[i], ranges[i + 1]) for i in range(0, 6, 2)]
+        sigma = self.sigma
+        widths = [uniform(sigma[i], sigma[i + 1]) for i in range(0, 6, 2)]
         # A width of 0 along the channel axis keeps channels apart.
         widths = [0.0] * (data.ndim - 3) + widths
-        return as_type_of(ndimage.gaussian_filter(to_numpy(data), widths), data)
+        volume = to_numpy(data)
+        blurred = ndimage.gaussian_filter(
+            volume.astype(computing_dtype(volume.dtype), copy=False), widths
+        )
+        return as_type_of(cast_to_dtype(blurred, volume.dtype), data)
 
 
 class RandomGaussianNoise(VolumeTransform):
@@ -122,6 +146,11 @@ class RandomGaussianNoise(VolumeTransform):
         Range of the standard deviation of the noise.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
+
+    Notes
+    -----
+    The output has the input's dtype: for integer volumes, the sum is
+    rounded to the nearest integer and clipped to the dtype's range.
 
     Examples
     --------
@@ -144,21 +173,23 @@ class RandomGaussianNoise(VolumeTransform):
         self.std = check_range(std, "std", owner, minimum=0)
 
     def apply_transform(self, data):
-        """Return the volume plus noise drawn with random parameters (floating
-        point, same type and shape)."""
+        """Return the volume plus noise drawn with random parameters, of the
+        same type, shape and dtype (integers rounded to the nearest and
+        clipped to the dtype's range)."""
         mean = self.mean if is_number(self.mean) else uniform(*self.mean)
         std = uniform(*self.std)
-        if isinstance(data, torch.Tensor):
-            dtype = (
-                data.dtype if data.is_floating_point() else torch.get_default_dtype()
-            )
-        else:
-            dtype = torch.float64 if data.dtype == np.float64 else torch.float32
+        work = as_float(data)
+        double = str(work.dtype).endswith("float64")
         # Drawn on the CPU, so the noise is the same whatever the device.
-        noise = torch.randn(tuple(data.shape), dtype=dtype) * std + mean
+        noise = torch.randn(
+            tuple(data.shape), dtype=torch.float64 if double else torch.float32
+        )
+        noise = noise * std + mean
         if isinstance(data, torch.Tensor):
-            return data + noise.to(data.device)
-        return data + noise.numpy()
+            noisy = work + noise.to(work.dtype).to(data.device)
+        else:
+            noisy = work + noise.numpy()
+        return cast_to_dtype(noisy, data.dtype)
 
 
 class RandomFlip(VolumeTransform):
@@ -353,10 +384,18 @@ class RandomResizedCrop(VolumeTransform):
         Range of the fraction of the volume that the box covers.
     ratio : (float, float), default=(0.75, 1.33)
         Range of the aspect of each side of the box.
-    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-        How the crop is resampled to ``target_shape``.
+    interpolation : str, default="linear"
+        How the crop is resampled to ``target_shape``; the names and the
+        resampling each stands for are those of
+        :class:`~nidl.transforms.Resample`.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
+
+    Notes
+    -----
+    The box is drawn by the static method :meth:`_sample_3d_box`, called
+    through the class, so that a subclass (or a test) can replace it. The
+    output has the input's dtype (integers rounded to the nearest).
 
     Examples
     --------
@@ -384,14 +423,25 @@ class RandomResizedCrop(VolumeTransform):
         self.ratio = check_range(ratio, "ratio", owner, positive=True)
         self.interpolation = check_interpolation(interpolation, owner)
 
+    @staticmethod
+    def _sample_3d_box(in_shape, scale, ratio):
+        """Draw the box to crop: a list of three slices, one per spatial axis.
+
+        The box covers a fraction drawn in ``scale`` of a volume of spatial
+        shape ``in_shape``, with aspects drawn log-uniformly in ``ratio``
+        (see the class's description); each side has at least one voxel.
+        If no box fits, the whole volume.
+        """
+        box = sample_box(tuple(in_shape), scale, ratio, minimum_size=1)
+        if box is None:
+            return [slice(0, n) for n in in_shape]
+        return box
+
     def apply_transform(self, data):
         """Return a random box of the volume resized to ``target_shape``, of the
-        same type."""
-        shape = spatial_shape(data)
-        box = sample_box(shape, self.scale, self.ratio, minimum_size=1)
-        if box is None:
-            box = tuple(slice(0, n) for n in shape)
-        crop = data[(slice(None),) * (data.ndim - 3) + box]
+        same type and dtype."""
+        box = type(self)._sample_3d_box(spatial_shape(data), self.scale, self.ratio)
+        crop = data[(slice(None),) * (data.ndim - 3) + tuple(box)]
         step = [
             (b.stop - b.start) / target for b, target in zip(box, self.target_shape)
         ]
@@ -419,11 +469,20 @@ class RandomErasing(VolumeTransform):
         Number of boxes erased.
     value : float, "mean" or "random", default=0.0
         What fills a box: a number, the mean of the box's voxels, or
-        standard normal noise.
+        standard normal noise. Another string is an error when the
+        transform is called.
     inplace : bool, default=False
         Whether to erase in the input itself rather than in a copy.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
+
+    Notes
+    -----
+    Each box is drawn by the static method :meth:`_sample_3d_box`, called
+    through the class, so that a subclass (or a test) can replace it. The
+    output has the input's dtype: a fill value, a box mean or noise is
+    rounded to the nearest integer, and clipped to the dtype's range, in an
+    integer volume.
 
     References
     ----------
@@ -438,8 +497,8 @@ class RandomErasing(VolumeTransform):
     >>> from nidl.transforms import RandomErasing
     >>> volume = torch.ones(1, 10, 10, 10)
     >>> erased = RandomErasing(scale=(0.1, 0.1), ratio=(1, 1))(volume)
-    >>> int((erased == 0).sum())  # a 10-voxel-wide cube's tenth
-    125
+    >>> int((erased == 0).sum())  # a tenth of the volume: a 4x5x5 box
+    100
     """
 
     _draws_random_numbers = True
@@ -465,36 +524,66 @@ class RandomErasing(VolumeTransform):
         self.num_iterations = int(num_iterations)
         if is_number(value):
             value = as_python_number(value)
-        elif value not in ("mean", "random"):
-            raise ValueError(
-                f"{owner}: value={value!r} must be a number, 'mean' or 'random'."
+        elif not isinstance(value, str):
+            raise TypeError(
+                f"{owner}: value={value!r} must be a number, 'mean' or 'random'; "
+                f"got a {type(value).__name__}."
             )
+        # Another string is refused when the transform is called, as code
+        # written for other versions of this transform expects.
         self.value = value
         if not isinstance(inplace, bool):
             raise TypeError(f"{owner}: inplace={inplace!r} must be True or False.")
         self.inplace = inplace
 
+    @staticmethod
+    def _sample_3d_box(in_shape, scale, ratio):
+        """Draw a box to erase: a list of three slices, one per spatial axis.
+
+        The box covers a fraction drawn in ``scale`` of a volume of spatial
+        shape ``in_shape``, with aspects drawn log-uniformly in ``ratio``
+        (see the class's description). If no box fits, an empty box.
+        """
+        box = sample_box(tuple(in_shape), scale, ratio, minimum_size=0)
+        if box is None:
+            return [slice(0, 0) for _ in in_shape]
+        return box
+
     def apply_transform(self, data):
         """Return the volume with random boxes erased: the input itself when
         ``inplace``, a copy otherwise."""
+        if not is_number(self.value) and self.value not in ("mean", "random"):
+            raise ValueError(
+                f"{self.name}: value={self.value!r} must be a number, 'mean' or "
+                "'random'."
+            )
         if not self.inplace:
             data = data.clone() if isinstance(data, torch.Tensor) else data.copy()
         shape = spatial_shape(data)
+        is_tensor = isinstance(data, torch.Tensor)
         for _ in range(self.num_iterations):
-            box = sample_box(shape, self.scale, self.ratio, minimum_size=0)
-            if box is None:
-                continue
-            region = (slice(None),) * (data.ndim - 3) + box
+            box = type(self)._sample_3d_box(shape, self.scale, self.ratio)
+            # The same box in every channel.
+            region = (slice(None),) * (data.ndim - 3) + tuple(box)
             values = data[region]
-            if values.shape.numel() if isinstance(data, torch.Tensor) else values.size:
-                if self.value == "mean":
-                    data[region] = values.mean()
-                elif self.value == "random":
-                    noise = torch.randn(tuple(values.shape))
-                    if isinstance(data, torch.Tensor):
-                        data[region] = noise.to(device=data.device, dtype=data.dtype)
-                    else:
-                        data[region] = noise.numpy()
+            if (values.numel() if is_tensor else values.size) == 0:
+                continue
+            if self.value == "mean":
+                # In double precision, so that the global mean moves as little
+                # as the dtype allows.
+                if is_tensor:
+                    fill = values.to(torch.float64).mean().item()
                 else:
-                    data[region] = self.value
+                    fill = float(values.astype(np.float64).mean())
+            elif self.value == "random":
+                # Drawn on the CPU, so the noise is the same whatever the device.
+                fill = torch.randn(tuple(values.shape), dtype=torch.float64)
+                fill = fill if is_tensor else fill.numpy()
+            else:
+                fill = self.value
+            if not is_floating(data):
+                fill = integer_fill(fill, data)
+            if isinstance(fill, torch.Tensor):
+                fill = fill.to(data.dtype).to(data.device)
+            data[region] = fill
         return data

@@ -20,6 +20,7 @@ from .._base import VolumeTransform
 from .._utils import (
     as_python_number,
     as_type_of,
+    cast_to_dtype,
     check_callable,
     check_range,
     check_shape,
@@ -31,6 +32,7 @@ from .._utils import (
 from ._functional import (
     check_interpolation,
     grid_affine,
+    is_floating,
     map_channels,
     resample_voxel_grid,
     spatial_shape,
@@ -49,9 +51,15 @@ class ZNormalization(VolumeTransform):
 
     Each channel :math:`x` becomes :math:`(x - \mu) / (\sigma + \epsilon)`,
     where the mean :math:`\mu` and the standard deviation :math:`\sigma`
-    (population, ``ddof=0``) are computed over the voxels a mask selects, or
-    over the whole channel. Every voxel is normalised, inside the mask or
-    not.
+    are computed over the voxels a mask selects, or over the whole channel.
+    Every voxel is normalised, inside the mask or not. The standard
+    deviation is each library's default: the population one (``ddof=0``,
+    as :func:`numpy.std`) for arrays, the unbiased one (``ddof=1``, as
+    :func:`torch.std`) for tensors, so that the output has a standard
+    deviation of 1 as the user's library measures it. Floating-point
+    volumes keep their dtype; integer volumes give floating-point ones
+    (float64 arrays, tensors of torch's default dtype), since z-scores
+    rounded to integers would be of little use.
 
     Parameters
     ----------
@@ -90,17 +98,24 @@ class ZNormalization(VolumeTransform):
         self.eps = as_python_number(eps)
 
     def apply_transform(self, data):
-        """Return the volume with each channel standardised (floating point,
-        same type and shape)."""
+        """Return the volume with each channel standardised, of the same type
+        and shape (and dtype, for floating-point input)."""
 
         def standardise(volume, voxels):
             if isinstance(voxels, torch.Tensor):
-                mean, std = voxels.mean(), voxels.std(correction=0)
+                # torch.std's default, the unbiased estimate (a single voxel
+                # has no spread, rather than an undefined one).
+                correction = 1 if voxels.numel() > 1 else 0
+                mean, std = voxels.mean(), voxels.std(correction=correction)
             else:
                 mean, std = voxels.mean(), voxels.std()
             return (volume - mean) / (std + self.eps)
 
-        return map_channels(data, self.masking_fn, self.name, standardise)
+        output = map_channels(data, self.masking_fn, self.name, standardise)
+        if is_floating(data):
+            return cast_to_dtype(output, data.dtype)
+        # z-scores rounded to integers would keep little but their sign.
+        return output
 
 
 class RobustRescaling(VolumeTransform):
@@ -111,7 +126,9 @@ class RobustRescaling(VolumeTransform):
     whole channel), then mapped linearly from :math:`[q_l, q_u]` to
     ``out_min_max``. Clipping to percentiles makes the scale robust to a few
     extreme voxels. A channel whose percentiles are equal is set to the
-    lower bound of ``out_min_max``.
+    lower bound of ``out_min_max``. The output has the input's dtype
+    (integers rounded to the nearest, e.g. for ``out_min_max=(0, 255)`` on
+    a ``uint8`` volume); it is computed in floating point.
 
     Parameters
     ----------
@@ -158,8 +175,8 @@ class RobustRescaling(VolumeTransform):
         self.masking_fn = check_callable(masking_fn, "masking_fn", owner)
 
     def apply_transform(self, data):
-        """Return the volume with each channel clipped and rescaled (floating
-        point, same type and shape)."""
+        """Return the volume with each channel clipped and rescaled, of the
+        same type, shape and dtype."""
         out_min, out_max = self.out_min_max
 
         def rescale(volume, voxels):
@@ -173,9 +190,14 @@ class RobustRescaling(VolumeTransform):
                 clipped = volume.clamp(low, high)
             else:
                 clipped = np.clip(volume, low, high)
-            return (clipped - low) / (high - low) * (out_max - out_min) + out_min
+            rescaled = (clipped - low) / (high - low) * (out_max - out_min) + out_min
+            # Rounding can overshoot the bounds by an ulp; they are promised.
+            if isinstance(rescaled, torch.Tensor):
+                return rescaled.clamp(out_min, out_max)
+            return np.clip(rescaled, out_min, out_max)
 
-        return map_channels(data, self.masking_fn, self.name, rescale)
+        output = map_channels(data, self.masking_fn, self.name, rescale)
+        return cast_to_dtype(output, data.dtype)
 
 
 # --------------------------------------------------------------------------
@@ -328,10 +350,9 @@ class Resize(VolumeTransform):
     ----------
     target_shape : int or (int, int, int)
         Spatial shape of the output; one int gives a cube.
-    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-        How values between voxel centres are computed: linear for
-        intensities, nearest for label maps, cubic B-splines ("cubic"
-        is an alias of "bspline") for smoother, slower results.
+    interpolation : str, default="linear"
+        How values between voxel centres are computed; the names and the
+        resampling each stands for are those of :class:`Resample`.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
 
@@ -374,22 +395,30 @@ class Resample(VolumeTransform):
     """Resample a volume to a target voxel size, in millimetres.
 
     The voxel size of the input comes from its affine (the norms of the
-    columns of its 3x3 part), so the transform needs one: pass an image
-    object (a nibabel image, for which it returns an image with the new
-    affine), or call it with the volume and its 4x4 affine,
-    ``resample(volume, affine)``, which returns an array or a tensor. The
-    field of view is kept: the output has ``ceil(n * size / target)``
-    voxels along an axis of ``n`` voxels of ``size`` mm, and the outer edge
-    of its first voxel is that of the input's. The orientation is kept.
+    columns of its 3x3 part): pass an image object (a nibabel image, for
+    which it returns an image with the new affine), or call it with the
+    volume and its 4x4 affine, ``resample(volume, affine)``, which returns
+    an array or a tensor. A volume given without an affine is taken to have
+    1 mm voxels (the identity affine). The field of view is kept: the
+    output has ``ceil(n * size / target)`` voxels along an axis of ``n``
+    voxels of ``size`` mm, and the outer edge of its first voxel is that of
+    the input's. The orientation is kept, whatever it is: the volume is
+    resampled on its own voxel grid. The dtype is kept (integers are
+    rounded to the nearest).
 
     Parameters
     ----------
     target : float or (float, float, float), default=1.0
         Output voxel size in mm, the same along all axes or one per axis.
-    interpolation : {"linear", "nearest", "bspline", "cubic"}, default="linear"
-        How values between voxel centres are computed: linear for
-        intensities, nearest for label maps, cubic B-splines ("cubic"
-        is an alias of "bspline") for smoother, slower results.
+    interpolation : str, default="linear"
+        How values between voxel centres are computed. Each name maps to a
+        SciPy resampling: 'nearest' and 'label_gaussian' take the nearest
+        voxel (for label maps: only input values come out), 'linear'
+        interpolates linearly, 'bspline' and 'cubic' use cubic B-splines,
+        'gaussian' smooths with a Gaussian of 0.8 input voxels, then
+        interpolates linearly, and the windowed-sinc kernels 'hamming',
+        'cosine', 'welch', 'lanczos' and 'blackman' use B-splines of order
+        5, the closest SciPy comes to a band-limited (sinc) interpolation.
     p : float or None, default=None
         Probability of applying the transform; None applies it always.
 
@@ -398,15 +427,13 @@ class Resample(VolumeTransform):
     >>> import numpy as np
     >>> from nidl.transforms import Resample
     >>> volume = np.random.rand(8, 10, 6).astype(np.float32)
-    >>> affine = np.diag([1.0, 1.0, 1.0, 1.0])  # 1 mm voxels
+    >>> affine = np.diag([0.5, 0.5, 0.5, 1.0])  # 0.5 mm voxels
     >>> Resample(target=2.0)(volume, affine).shape
+    (2, 3, 2)
+    >>> Resample(target=2.0)(volume).shape  # no affine: 1 mm voxels
     (4, 5, 3)
-    >>> Resample(target=2.0)(volume)
-    Traceback (most recent call last):
-    ...
-    ValueError: Resample needs the voxel size of its input, ...
     >>> import nibabel
-    >>> image = nibabel.Nifti1Image(volume, affine)
+    >>> image = nibabel.Nifti1Image(volume, np.eye(4))
     >>> resampled = Resample(target=(2.0, 2.0, 3.0))(image)
     >>> resampled.shape, [float(z) for z in resampled.header.get_zooms()]
     ((4, 5, 2), [2.0, 2.0, 3.0])
@@ -466,15 +493,16 @@ class Resample(VolumeTransform):
         return output, grid_affine(affine, step)
 
     def apply_transform(self, data, affine=None):
-        """Resample a volume whose affine is given.
+        """Resample a volume to the target voxel size.
 
         Parameters
         ----------
         data : numpy.ndarray or torch.Tensor
             Volume of shape ``(C, X, Y, Z)`` or ``(X, Y, Z)``. A tensor with
             its own ``affine`` attribute (as MONAI's) needs no ``affine``.
-        affine : array-like of shape (4, 4)
-            The volume's affine, from voxel indices to mm.
+        affine : array-like of shape (4, 4) or None, default=None
+            The volume's affine, from voxel indices to mm. None takes the
+            identity: 1 mm voxels.
 
         Returns
         -------
@@ -484,14 +512,9 @@ class Resample(VolumeTransform):
         if affine is None:
             affine = getattr(data, "affine", None)
         if affine is None:
-            raise ValueError(
-                f"{self.name} needs the voxel size of its input, which a bare "
-                f"{type(data).__module__}.{type(data).__name__} of shape "
-                f"{tuple(data.shape)} does not carry. Call it with the volume's "
-                "4x4 affine, resample(volume, affine) (e.g. image.affine), or "
-                "pass the image object itself (e.g. a nibabel image), for "
-                "which it returns an image."
-            )
+            # A bare volume: 1 mm voxels, as most code that resamples
+            # arrays assumes.
+            affine = np.eye(4)
         return self._resample(data, affine)[0]
 
     def _transform_image(self, image):
