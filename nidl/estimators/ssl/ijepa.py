@@ -39,16 +39,16 @@ class PatchTokens(nn.Module):
     """The output tokens of a vision transformer for all its patches, or some.
 
     The patches are embedded and given their positions as the transformer
-    does, then only the kept ones go through its blocks: the context
-    encoder of I-JEPA sees the context block alone. Prefix tokens (class,
-    registers) are not used.
+    does, then only the kept ones go through its blocks, after its prefix
+    tokens (class, registers) if it has any: the context encoder of I-JEPA
+    sees the context block alone. The output holds the patch tokens only.
 
     Parameters
     ----------
     vit : torch.nn.Module
         A vision transformer with ``patch_embed`` (returning ``(B, N, C)``
         tokens), ``blocks``, ``norm`` and optionally ``pos_embed``,
-        ``no_embed_class``, ``num_prefix_tokens``, ``pos_drop`` and
+        ``cls_token``, ``reg_token``, ``no_embed_class``, ``pos_drop`` and
         ``norm_pre``, as :class:`~nidl.backbones.volume.VisionTransformer3D`.
     """
 
@@ -60,20 +60,32 @@ class PatchTokens(nn.Module):
         """Tokens ``(B, N, C)`` of every patch, or ``(B, K, C)`` of ``keep``."""
         vit = self.vit
         tokens = vit.patch_embed(x)
+        prefix = [
+            token.expand(len(tokens), -1, -1)
+            for token in (getattr(vit, "cls_token", None),
+                          getattr(vit, "reg_token", None))
+            if token is not None
+        ]
+        prefix = torch.cat(prefix, dim=1) if prefix else tokens[:, :0]
+        n_prefix = prefix.shape[1]
         positions = getattr(vit, "pos_embed", None)
         if positions is not None:
-            if not getattr(vit, "no_embed_class", False):
-                positions = positions[:, getattr(vit, "num_prefix_tokens", 0):]
-            tokens = tokens + positions
+            if getattr(vit, "no_embed_class", False):
+                tokens = tokens + positions
+            else:
+                # The positions hold a row per prefix token, then the patches.
+                prefix = prefix + positions[:, :n_prefix]
+                tokens = tokens + positions[:, n_prefix:]
         if keep is not None:
             tokens = gather_tokens(tokens, keep)
+        tokens = torch.cat([prefix, tokens], dim=1)
         for name in ("pos_drop", "norm_pre"):
             module = getattr(vit, name, None)
             if module is not None:
                 tokens = module(tokens)
         for block in vit.blocks:
             tokens = block(tokens)
-        return vit.norm(tokens)
+        return vit.norm(tokens)[:, n_prefix:]
 
 
 def sincos_positions(grid_size, embed_dim):
