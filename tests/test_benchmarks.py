@@ -8,6 +8,7 @@ finite numbers, and that the plain loop starts from nidl's weights.
 import copy
 import importlib.util
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -166,7 +167,6 @@ def test_nifti_cache_benchmark_measures_every_condition(tmp_path):
 
 def test_normative_benchmark_scores_every_model():
     pytest.importorskip("nilearn")
-    import re
 
     bench_normative = load_script("bench_normative")
     results = [
@@ -220,3 +220,20 @@ def test_brain_vae_benchmark_measures_every_figure():
     assert "held-out reconstruction R^2: VAE" in line
     third = bench_brain.format_figures(figures).splitlines()[2]
     assert "through a nonlinear decoder" in third
+
+
+def test_ssl_brain_benchmark_scores_every_model():
+    pytest.importorskip("nilearn")
+    import numpy as np
+
+    bench_ssl = load_script("bench_ssl_brain")
+    settings = {**bench_ssl.SETTINGS, "epochs": 1, "widths": (4, 4, 4)}
+    lines = []
+    figures = bench_ssl.run(0, n_subjects=24, n_train=16, settings=settings,
+                            log=lines.append)
+    for name in bench_ssl.MODELS:
+        assert np.isfinite(figures["age"][name]), name
+        assert 0 <= figures["site"][name] <= 1, name
+    models = ", ".join(rf"{name} -?\d\.\d\d" for name in bench_ssl.MODELS)
+    assert re.fullmatch(rf"seed 0: age R\^2 \(ridge probe\): {models}; "
+                        r"site accuracy: .* \(chance 0\.33\)", lines[0]), lines[0]
