@@ -6,8 +6,9 @@ outside the brain), each volume standardised inside the brain, and split into
 training and test subjects. Then, at the same embedding size and with the
 same budget (encoder, epochs, batch size, optimiser, learning rate):
 
-- SimCLR, y-Aware (age in years, Gaussian kernel of bandwidth
-  ``--bandwidth`` years), Barlow Twins and DINO train the same small 3-D
+- SimCLR, y-Aware (age in years; a Gaussian kernel whose bandwidth
+  ``--bandwidth`` is its variance, 5 years^2 by default, a standard
+  deviation of 2.2 years), Barlow Twins and DINO train the same small 3-D
   convolutional encoder (:class:`~nidl.nn.ConvEncoder`) on the training
   subjects, from two views of each volume made in the loader: an
   erased box (cutout, the augmentation Dufumier et al. (2021) found best
@@ -218,7 +219,8 @@ def main():
     parser.add_argument("--learning-rate", type=float,
                         default=SETTINGS["learning_rate"])
     parser.add_argument("--bandwidth", type=float, default=SETTINGS["bandwidth"],
-                        help="y-Aware's kernel bandwidth, in years of age")
+                        help="y-Aware's kernel bandwidth: the variance of its "
+                        "Gaussian kernel, in years^2")
     parser.add_argument("--temperature", type=float, default=SETTINGS["temperature"])
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
