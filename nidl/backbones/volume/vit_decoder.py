@@ -6,8 +6,9 @@ import torch
 from torch import nn
 
 from ._mirror import check_decoder_arguments
+from ._vit_layers import Block, _triple
 from .utils.pos_embed import build_3d_sincos_posemb
-from .vit import POS_EMBEDS, Block, _triple
+from .vit import POS_EMBEDS
 
 
 class VisionTransformer3DDecoder(nn.Module):

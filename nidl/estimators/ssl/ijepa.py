@@ -11,8 +11,8 @@ from torch.nn import functional as F
 from torch.nn.parameter import is_lazy
 
 from ..._docstrings import fill_doc
+from ...backbones.volume import Block
 from ...backbones.volume.utils import build_2d_sincos_posemb, build_3d_sincos_posemb
-from ...backbones.volume.vit import Block
 from .._mixins import TransformerMixin
 from ..base import BaseEstimator
 from .dino import frozen_copy
