@@ -19,8 +19,8 @@ from ..._docstrings import fill_doc
 from ...utils._data import collate, is_dataset, is_loader
 from ...utils.validation import check_targets
 from ..base import BaseEstimator, TransformerMixin
+from ._optimization import estimator_optimizers
 from .utils.encoder import build_encoder
-from .utils.optimizer import configure_ssl_optimizers
 
 #: Standard deviation of the noise of the default second view, as a
 #: fraction of the standard deviation of the training array.
@@ -590,19 +590,6 @@ default=None
             :func:`~nidl.estimators.ssl.utils.optimizer.configure_ssl_optimizers`
             returns for the groups ``"backbone"`` and ``"head"``.
         """
-        trainer = self.trainer
-        needs_steps = self.lr_scheduler == "warmup_cosine"
-        return configure_ssl_optimizers(
-            {"backbone": self._encoder_module(), "head": self.projection_head},
-            self.optimizer,
-            self.learning_rate,
-            self.weight_decay,
-            self.exclude_bias_and_norm_wd,
-            self.optimizer_kwargs,
-            self.lr_scheduler,
-            self.lr_scheduler_kwargs,
-            max_epochs=trainer.max_epochs,
-            estimated_stepping_batches=(
-                trainer.estimated_stepping_batches if needs_steps else None
-            ),
+        return estimator_optimizers(
+            self, {"backbone": self._encoder_module(), "head": self.projection_head}
         )

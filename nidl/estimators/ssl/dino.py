@@ -1,7 +1,5 @@
 """DINO: self-distillation of an encoder from global and local crops."""
 
-import copy
-import math
 import numbers
 
 import numpy as np
@@ -15,6 +13,7 @@ from ...losses import DINOLoss
 from ._contrastive import (
     TwoViewEstimator,
 )
+from ._moving_average import MovingAverageMixin, frozen_copy
 from .utils import DINOProjectionHead
 from .utils.momentum import MomentumUpdater
 
@@ -167,23 +166,8 @@ class HeadState:
         return head.train(self.training)
 
 
-def frozen_copy(module):
-    """A copy of ``module`` whose parameters do not require gradients.
-
-    A deep copy, so that lazy layers not initialised yet are copied too (as
-    :func:`~nidl.estimators.ssl.utils.momentum.initialize_momentum_params`
-    cannot); their parameters are frozen once the copy is made again from
-    the initialised student (see ``DINO._step``).
-    """
-    copied = copy.deepcopy(module)
-    for parameter in copied.parameters():
-        if not is_lazy(parameter):
-            parameter.requires_grad_(False)
-    return copied
-
-
 @fill_doc
-class DINO(TwoViewEstimator):
+class DINO(MovingAverageMixin, TwoViewEstimator):
     """DINO, self-distillation with no labels, trained by Lightning.
 
     DINO [1]_ trains a student network to match the outputs of a teacher
@@ -432,11 +416,6 @@ default="warmup_cosine"
                 modules[name] = module.build()
         super().__setstate__({**state, "_modules": modules})
 
-    @property
-    def momentum_updater(self):
-        """The teacher's moving average and its momentum schedule."""
-        return self._momentum_updater
-
     # ------------------------------------------------------------------
     # Data
     # ------------------------------------------------------------------
@@ -602,29 +581,8 @@ default=None
             )
         self.projection_head.cancel_last_layer_gradients(self.current_epoch)
 
-    def on_train_start(self):
-        """Read the number of steps of the momentum schedule from the Trainer."""
-        self._momentum_steps = self.trainer.estimated_stepping_batches
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        """Move the teacher towards the student; log the momentum ``lambda``.
-
-        The momentum is the cosine schedule's at the step just taken, from
-        ``base_lambda`` at the first step to ``final_lambda`` at the last.
-
-        Parameters
-        ----------
-        outputs : dict
-            What :meth:`training_step` returned.
-        batch : list or tuple
-            The batch.
-        batch_idx : int
-            Index of the batch.
-        """
-        updater, total = self._momentum_updater, self._momentum_steps
-        if math.isfinite(total) and total > 0:
-            step = max(self.trainer.global_step - 1, 0)
-            updater.update_lambda(step, total)
-        updater.update(self._encoder_module(), self.teacher)
-        updater.update(self.projection_head, self.teacher_head)
-        self.log("lambda", updater.cur_lambda, on_step=True, on_epoch=False)
+    def _moving_average_pairs(self):
+        return [
+            (self._encoder_module(), self.teacher),
+            (self.projection_head, self.teacher_head),
+        ]

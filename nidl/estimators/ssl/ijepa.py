@@ -15,9 +15,9 @@ from ...backbones.volume import Block
 from ...backbones.volume.utils import build_2d_sincos_posemb, build_3d_sincos_posemb
 from .._mixins import TransformerMixin
 from ..base import BaseEstimator
-from .dino import frozen_copy
+from ._moving_average import MovingAverageMixin, frozen_copy
+from ._optimization import estimator_optimizers
 from .utils.momentum import MomentumUpdater
-from .utils.optimizer import configure_ssl_optimizers
 
 __all__ = ["IJEPA"]
 
@@ -309,7 +309,7 @@ def check_range(value, name, positive=True, maximum=None):
 
 
 @fill_doc
-class IJEPA(TransformerMixin, BaseEstimator):
+class IJEPA(MovingAverageMixin, TransformerMixin, BaseEstimator):
     """I-JEPA, a joint-embedding predictive architecture trained by Lightning.
 
     I-JEPA [1]_ trains a vision transformer without views or augmentations:
@@ -576,11 +576,6 @@ default="warmup_cosine"
         """Draws the context and target blocks of a batch."""
         return self._masker
 
-    @property
-    def momentum_updater(self):
-        """The target encoder's moving average and its momentum schedule."""
-        return self._momentum_updater
-
     def _check_modules(self, x):
         self.masker.check()
         was_training = self.training
@@ -702,42 +697,9 @@ default="warmup_cosine"
             :func:`~nidl.estimators.ssl.utils.optimizer.configure_ssl_optimizers`
             returns for the groups ``"backbone"`` and ``"predictor"``.
         """
-        trainer = self.trainer
-        needs_steps = self.lr_scheduler == "warmup_cosine"
-        return configure_ssl_optimizers(
-            {"backbone": self.encoder, "predictor": self.predictor},
-            self.optimizer,
-            self.learning_rate,
-            self.weight_decay,
-            self.exclude_bias_and_norm_wd,
-            self.optimizer_kwargs,
-            self.lr_scheduler,
-            self.lr_scheduler_kwargs,
-            max_epochs=trainer.max_epochs,
-            estimated_stepping_batches=(
-                trainer.estimated_stepping_batches if needs_steps else None
-            ),
+        return estimator_optimizers(
+            self, {"backbone": self.encoder, "predictor": self.predictor}
         )
 
-    def on_train_start(self):
-        """Read the number of steps of the momentum schedule from the Trainer."""
-        self._momentum_steps = self.trainer.estimated_stepping_batches
-
-    def on_train_batch_end(self, outputs, batch, batch_idx):
-        """Move the target encoder towards the context encoder; log ``lambda``.
-
-        Parameters
-        ----------
-        outputs : dict
-            What :meth:`training_step` returned.
-        batch : torch.Tensor or tuple
-            The batch.
-        batch_idx : int
-            Index of the batch.
-        """
-        updater, total = self._momentum_updater, self._momentum_steps
-        if math.isfinite(total) and total > 0:
-            step = max(self.trainer.global_step - 1, 0)
-            updater.update_lambda(step, total)
-        updater.update(self.context_encoder, self.target_encoder)
-        self.log("lambda", updater.cur_lambda, on_step=True, on_epoch=False)
+    def _moving_average_pairs(self):
+        return [(self.context_encoder, self.target_encoder)]

@@ -1,0 +1,37 @@
+"""The optimiser of a self-supervised estimator, from its parameters."""
+
+from .utils.optimizer import configure_ssl_optimizers
+
+
+def estimator_optimizers(estimator, param_groups):
+    """What ``configure_optimizers`` returns for ``param_groups`` of ``estimator``.
+
+    The optimisation parameters the self-supervised estimators share
+    (``optimizer``, ``learning_rate``, ``weight_decay``,
+    ``exclude_bias_and_norm_wd``, ``optimizer_kwargs``, ``lr_scheduler``,
+    ``lr_scheduler_kwargs``) are read from the estimator, the training
+    length from its Trainer.
+
+    Parameters
+    ----------
+    estimator : nidl.estimators.BaseEstimator
+        The estimator being fitted.
+    param_groups : dict of str to torch.nn.Module
+        The modules trained, by group name.
+    """
+    trainer = estimator.trainer
+    needs_steps = estimator.lr_scheduler == "warmup_cosine"
+    return configure_ssl_optimizers(
+        param_groups,
+        estimator.optimizer,
+        estimator.learning_rate,
+        estimator.weight_decay,
+        estimator.exclude_bias_and_norm_wd,
+        estimator.optimizer_kwargs,
+        estimator.lr_scheduler,
+        estimator.lr_scheduler_kwargs,
+        max_epochs=trainer.max_epochs,
+        estimated_stepping_batches=(
+            trainer.estimated_stepping_batches if needs_steps else None
+        ),
+    )
