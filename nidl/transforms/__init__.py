@@ -8,12 +8,12 @@ parameters and an ``is_random`` property; :class:`Compose` chains them and
 
 # Each name is re-exported explicitly ("X as X"), so that linters and IDEs
 # see it; ``__all__`` is taken from the modules, which list what they export.
-from . import _base, volume
-from ._base import Compose as Compose
-from ._base import Identity as Identity
-from ._base import MultiViewsTransform as MultiViewsTransform
-from ._base import Transform as Transform
-from ._base import VolumeTransform as VolumeTransform
+from . import transforms, volume
+from .transforms import Compose as Compose
+from .transforms import Identity as Identity
+from .transforms import MultiViewsTransform as MultiViewsTransform
+from .transforms import Transform as Transform
+from .transforms import VolumeTransform as VolumeTransform
 from .volume import CropOrPad as CropOrPad
 from .volume import RandomErasing as RandomErasing
 from .volume import RandomFlip as RandomFlip
@@ -26,4 +26,4 @@ from .volume import Resize as Resize
 from .volume import RobustRescaling as RobustRescaling
 from .volume import ZNormalization as ZNormalization
 
-__all__ = _base.__all__ + volume.__all__
+__all__ = transforms.__all__ + volume.__all__

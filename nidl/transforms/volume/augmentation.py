@@ -14,7 +14,6 @@ import numbers
 import numpy as np
 import torch
 
-from .._base import VolumeTransform
 from .._utils import (
     as_python_number,
     as_tuple,
@@ -29,6 +28,7 @@ from .._utils import (
     to_numpy,
     uniform,
 )
+from ..transforms import VolumeTransform
 from ._functional import (
     anatomical_axis,
     as_float,

@@ -16,7 +16,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .._base import VolumeTransform
 from .._utils import (
     as_python_number,
     as_type_of,
@@ -29,6 +28,7 @@ from .._utils import (
     to_numpy,
     volume_to_image,
 )
+from ..transforms import VolumeTransform
 from ._functional import (
     check_interpolation,
     grid_affine,
