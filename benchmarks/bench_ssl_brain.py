@@ -30,8 +30,9 @@ Printed, never asserted, one line per seed and the mean over seeds::
     age R^2 (ridge probe): y-Aware x.xx, SimCLR x.xx, BarlowTwins x.xx, DINO x.xx,
     VAE x.xx, PCA x.xx; site accuracy: ...
 
-Dufumier et al. (2021) report that y-Aware's embeddings predict age better
-than SimCLR's; the line says whether that holds here.
+Dufumier et al. (2021) found y-Aware's representations of brain MRI better
+than SimCLR's for the diagnoses they classified; the line says whether
+y-Aware's embeddings also predict age better than SimCLR's here.
 
 Run from the repository root (a few minutes per seed on 2 CPU cores)::
 
