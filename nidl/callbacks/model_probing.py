@@ -60,6 +60,15 @@ def _gather_in_order(values, pl_module, n_samples, world_size):
     return rows[:n_samples]
 
 
+
+#: The mixin of each kind of nidl estimator.
+_KINDS = {"transformer": TransformerMixin}
+
+
+def _estimator_is(module, kind):
+    """Whether ``module`` is a nidl estimator of ``kind`` (``"transformer"``)."""
+    return isinstance(module, _KINDS[kind])
+
 class _ProbingCallback(Callback):
     """Shared scheduling, embedding and logging of the probing callbacks."""
 
@@ -84,30 +93,33 @@ class _ProbingCallback(Callback):
         self.every_n_val_epochs = _check_frequency(
             every_n_val_epochs, "every_n_val_epochs"
         )
-        self.probe_on_test_epoch_start = bool(on_test_epoch_start)
-        self.probe_on_test_epoch_end = bool(on_test_epoch_end)
-        self.probe_on_train_start = bool(on_train_start)
+        self._on_test_epoch_start = bool(on_test_epoch_start)
+        self._on_test_epoch_end = bool(on_test_epoch_end)
+        self._on_train_start = bool(on_train_start)
         self.prog_bar = prog_bar
         self.prefix_score = prefix_score
-        self.val_epoch_counter = 0
+        self.counter_val_epochs = 0
 
     # ------------------------------------------------------------------
     # Embedding
     # ------------------------------------------------------------------
     @staticmethod
-    def _check_module(pl_module):
-        if not isinstance(pl_module, BaseEstimator) or not isinstance(
-            pl_module, TransformerMixin
-        ):
+    def _check_module(pl_module, base=None, is_kind=None):
+        # ``base`` and ``is_kind`` default to this module's BaseEstimator and
+        # _estimator_is; each callback's module passes its own, which tests
+        # of upstream nidl patch there.
+        base = BaseEstimator if base is None else base
+        is_kind = _estimator_is if is_kind is None else is_kind
+        if not isinstance(pl_module, base) or not is_kind(pl_module, "transformer"):
             # A ValueError, as upstream nidl raises here.
-            raise ValueError(  # noqa: TRY004
+            raise ValueError(
                 "model probing needs a nidl transformer (a "
                 "nidl.estimators.BaseEstimator with TransformerMixin, whose "
                 "transform_step gives the embedding); got "
                 f"{type(pl_module).__name__}."
             )
 
-    def extract_features(self, pl_module, dataloader, trainer=None):
+    def extract_features(self, trainer, pl_module, dataloader):
         """Embed the ``(x, y, ...)`` batches of a loader, keeping the targets.
 
         The module runs in evaluation mode and without gradients; the
@@ -115,13 +127,14 @@ class _ProbingCallback(Callback):
 
         Parameters
         ----------
+        trainer : pytorch_lightning.Trainer or None
+            The running Trainer; with several processes, each embeds its
+            share of the data and all get all the rows. None embeds the
+            whole loader in this process.
         pl_module : nidl.estimators.BaseEstimator
             A nidl transformer.
         dataloader : torch.utils.data.DataLoader
             Loader of ``(x, y, ...)`` batches.
-        trainer : pytorch_lightning.Trainer, default=None
-            The running Trainer; with several processes, each embeds its
-            share of the data and all get all the rows.
 
         Returns
         -------
@@ -200,7 +213,7 @@ class _ProbingCallback(Callback):
     # ------------------------------------------------------------------
     def on_train_start(self, trainer, pl_module):
         """Probe before training if ``on_train_start``."""
-        if self.probe_on_train_start:
+        if self._on_train_start:
             self.probing(trainer, pl_module)
 
     def on_train_epoch_end(self, trainer, pl_module):
@@ -211,30 +224,36 @@ class _ProbingCallback(Callback):
 
     def on_validation_epoch_end(self, trainer, pl_module):
         """Probe every ``every_n_val_epochs`` validations, sanity check aside."""
-        if self.every_n_val_epochs is None or trainer.sanity_checking:
+        # A stand-in trainer without the attribute is not sanity checking.
+        if self.every_n_val_epochs is None or getattr(
+            trainer, "sanity_checking", False
+        ):
             return
-        counter = self.val_epoch_counter
-        self.val_epoch_counter += 1
+        counter = self.counter_val_epochs
+        self.counter_val_epochs += 1
         if counter % self.every_n_val_epochs == 0:
             self.probing(trainer, pl_module)
 
     def on_test_epoch_start(self, trainer, pl_module):
         """Probe at the start of testing if ``on_test_epoch_start``."""
-        if self.probe_on_test_epoch_start:
+        if self._on_test_epoch_start:
             self.probing(trainer, pl_module)
 
     def on_test_epoch_end(self, trainer, pl_module):
         """Probe at the end of testing if ``on_test_epoch_end``."""
-        if self.probe_on_test_epoch_end:
+        if self._on_test_epoch_end:
             self.probing(trainer, pl_module)
 
     def state_dict(self):
         """The validation counter, saved in checkpoints."""
-        return {"val_epoch_counter": self.val_epoch_counter}
+        return {"counter_val_epochs": self.counter_val_epochs}
 
     def load_state_dict(self, state_dict):
         """Restore the validation counter of a checkpoint."""
-        self.val_epoch_counter = state_dict.get("val_epoch_counter", 0)
+        # Checkpoints written before the counter's rename hold the old key.
+        self.counter_val_epochs = state_dict.get(
+            "counter_val_epochs", state_dict.get("val_epoch_counter", 0)
+        )
 
 
 class ModelProbingCallback(_ProbingCallback):
@@ -293,7 +312,7 @@ class ModelProbingCallback(_ProbingCallback):
     scorers : callable
         The scorer built from ``probe`` and ``scoring`` by
         ``sklearn.metrics.check_scoring``.
-    val_epoch_counter : int
+    counter_val_epochs : int
         Number of validations seen, the sanity check aside.
 
     Examples
@@ -378,10 +397,10 @@ class ModelProbingCallback(_ProbingCallback):
         self._check_module(pl_module)
         self._check_loaders()
         X_train, y_train = self.check_array(
-            *self.extract_features(pl_module, self.train_dataloader, trainer)
+            *self.extract_features(trainer, pl_module, self.train_dataloader)
         )
         X_test, y_test = self.check_array(
-            *self.extract_features(pl_module, self.test_dataloader, trainer)
+            *self.extract_features(trainer, pl_module, self.test_dataloader)
         )
         world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
         scores = None

@@ -2,7 +2,13 @@
 
 from sklearn.model_selection import cross_validate
 
-from .model_probing import _adapt_loader, _is_number, _ProbingCallback
+from ..estimators import BaseEstimator
+from .model_probing import (
+    _adapt_loader,
+    _estimator_is,
+    _is_number,
+    _ProbingCallback,
+)
 
 __all__ = ["ModelProbingCVCallback"]
 
@@ -55,7 +61,7 @@ class ModelProbingCVCallback(_ProbingCallback):
 
     Attributes
     ----------
-    val_epoch_counter : int
+    counter_val_epochs : int
         Number of validations seen, the sanity check aside.
 
     Examples
@@ -144,9 +150,9 @@ class ModelProbingCVCallback(_ProbingCallback):
         results : dict of numpy.ndarray
             The cross-validation results logged.
         """
-        self._check_module(pl_module)
+        self._check_module(pl_module, BaseEstimator, _estimator_is)
         X, y = self.check_array(
-            *self.extract_features(pl_module, self.dataloader, trainer)
+            *self.extract_features(trainer, pl_module, self.dataloader)
         )
         world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
         results = None

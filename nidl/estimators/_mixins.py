@@ -57,6 +57,9 @@ class TransformerMixin(sklearn.base.TransformerMixin):
     array(['linearautoencoder0', 'linearautoencoder1'], dtype=object)
     """
 
+    # The kind under the name older scikit-learn code (and older nidl) reads.
+    _estimator_type = "transformer"
+
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         # Computation is in float32, whatever the input's precision.
@@ -140,7 +143,7 @@ class TransformerMixin(sklearn.base.TransformerMixin):
         Returns
         -------
         outputs : dict
-            ``{"features": transform_step(batch), "targets": y}``.
+            ``{"features": transform_step(x, batch_idx), "targets": y}``.
         """
         if not isinstance(batch, (tuple, list)) or len(batch) < 2:
             raise ValueError(
@@ -151,10 +154,13 @@ class TransformerMixin(sklearn.base.TransformerMixin):
         targets = batch[1]
         if not isinstance(targets, torch.Tensor):
             targets = torch.as_tensor(targets)
-        return {
-            "features": self.transform_step(batch, batch_idx, dataloader_idx),
-            "targets": targets,
-        }
+        # transform_step gets the inputs alone, as a transform loader gives
+        # them, and no loader index when there is one loader: a subclass's
+        # transform_step(x, batch_idx) works as transform's does.
+        args = (batch[0], batch_idx)
+        if dataloader_idx:
+            args += (dataloader_idx,)
+        return {"features": self.transform_step(*args), "targets": targets}
 
     def transform_with_targets(self, X, y=None):
         """Transform ``X`` and return its targets with it, row for row.
@@ -263,6 +269,9 @@ class RegressorMixin(_PredictMixin, sklearn.base.RegressorMixin):
     True
     """
 
+    # The kind under the name older scikit-learn code (and older nidl) reads.
+    _estimator_type = "regressor"
+
 
 class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
     """Mixin for nidl classifiers: ``predict`` through ``predict_step``, accuracy score.
@@ -299,6 +308,9 @@ class ClassifierMixin(_PredictMixin, sklearn.base.ClassifierMixin):
     True
     """
 
+    # The kind under the name older scikit-learn code (and older nidl) reads.
+    _estimator_type = "classifier"
+
 
 class ClusterMixin(_PredictMixin, sklearn.base.ClusterMixin):
     """Mixin for nidl clusterers: ``predict`` through ``predict_step``.
@@ -316,3 +328,6 @@ class ClusterMixin(_PredictMixin, sklearn.base.ClusterMixin):
     >>> issubclass(JointVAE, ClusterMixin)
     True
     """
+
+    # The kind under the name older scikit-learn code (and older nidl) reads.
+    _estimator_type = "clusterer"

@@ -326,7 +326,10 @@ class BaseEstimator(
         random_state = getattr(self, "random_state", None)
         if random_state is not None:
             check_scalar(random_state, "random_state", numbers.Integral, min_val=0)
-        check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
+        # A subclass trained only by a Trainer of the user's may have no
+        # batch_size: its loaders batch the data.
+        if hasattr(self, "batch_size"):
+            check_scalar(self.batch_size, "batch_size", numbers.Integral, min_val=1)
         for name in self._user_modules:
             module = getattr(self, name)
             if not isinstance(module, torch.nn.Module):
@@ -348,8 +351,10 @@ class BaseEstimator(
     # ------------------------------------------------------------------
     def _parameter_values(self):
         """The parameters the estimator's own layers are built from."""
+        # A subclass for a Trainer of the user's may not store every
+        # constructor argument; a missing one counts as None.
         return {
-            name: getattr(self, name)
+            name: getattr(self, name, None)
             for name in self.parameter_names()
             if name not in self._user_modules
         }

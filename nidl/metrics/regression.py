@@ -231,7 +231,7 @@ def regression_report(y_true, y_pred, *, target_names=None, sample_weight=None,
         Predicted values.
     target_names : list of str, default=None
         Names of the targets, one per column; by default the column names of
-        a data frame ``y_true``, otherwise "0", "1", ...
+        a data frame ``y_true``, otherwise "regressor 0", "regressor 1", ...
     sample_weight : array-like of shape (n_samples,), default=None
         Non-negative weights of the samples, used by every score.
     digits : int, default=2
@@ -242,9 +242,10 @@ def regression_report(y_true, y_pred, *, target_names=None, sample_weight=None,
     Returns
     -------
     report : str or dict
-        The text table, or a dictionary ``{target_name: {score_name:
-        value}}`` (with an "average" entry when there are several targets);
-        the dictionary's values are floats, not rounded.
+        The text table, or a dictionary: ``{target_name: {score_name:
+        value}}`` with an "average" entry for several targets, and
+        ``{score_name: value}`` directly for a single target. The
+        dictionary's values are floats, not rounded.
 
     Raises
     ------
@@ -282,8 +283,10 @@ def regression_report(y_true, y_pred, *, target_names=None, sample_weight=None,
     <BLANKLINE>
     >>> report = regression_report(y_true, y_pred, output_dict=True)
     >>> sorted(report)
-    ['0', '1', 'average']
-    >>> report["1"]["MSE"]
+    ['average', 'regressor 0', 'regressor 1']
+    >>> report["regressor 1"]["MSE"]
+    0.125
+    >>> regression_report(y_true[:, 1], y_pred[:, 1], output_dict=True)["MSE"]
     0.125
     """
     y_true_checked, y_pred, weights = _check_targets(y_true, y_pred, sample_weight)
@@ -291,7 +294,10 @@ def regression_report(y_true, y_pred, *, target_names=None, sample_weight=None,
     n_targets = y_true_checked.shape[1]
     if target_names is None:
         columns = getattr(y_true, "columns", None)
-        target_names = range(n_targets) if columns is None else columns
+        target_names = (
+            [f"regressor {j}" for j in range(n_targets)] if columns is None
+            else columns
+        )
     names = [str(name) for name in target_names]
     if len(names) != n_targets:
         raise ValueError(
@@ -321,7 +327,8 @@ def regression_report(y_true, y_pred, *, target_names=None, sample_weight=None,
             heading: float(np.mean(values)) for heading, values in scores.items()
         }
     if output_dict:
-        return rows
+        # One target: its scores directly, with no level naming it.
+        return rows[names[0]] if n_targets == 1 else rows
 
     headings = list(_REPORT_SCORES)
     # As classification_report lays it out: names right-aligned to the

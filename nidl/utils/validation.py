@@ -71,7 +71,11 @@ def check_input_and_samples(estimator, X, *, reset, n_samples=2):
     """
     data_object = is_loader(X) or is_dataset(X)
     # Dictionary batches hold the input at the key the estimator names.
-    key = estimator.get_params(deep=False).get("input_key")
+    key = (
+        estimator._engine_option("input_key")
+        if hasattr(estimator, "_engine_option")
+        else estimator.get_params(deep=False).get("input_key")
+    )
     sample = first_input(X, key) if data_object else X
     if isinstance(sample, torch.Tensor):
         sample = sample.detach().cpu().numpy()

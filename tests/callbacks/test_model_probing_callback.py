@@ -73,7 +73,7 @@ def test_sanity_check_neither_probes_nor_counts():
     probe, _ = fit(callback, max_epochs=3, val=True)
     assert probe.validations == [True, False, False, False]
     assert probe.calls == [(0, False), (2, False)]
-    assert probe.val_epoch_counter == 3
+    assert probe.counter_val_epochs == 3
 
 
 def test_on_train_start_probes_before_training():
@@ -99,12 +99,14 @@ def test_test_flags_gate_the_hooks():
 def test_probing_the_dummy_identity_embedding():
     callback = ModelProbingCallback(LogisticRegression(), loader(0), loader(1))
     dummy = DummyEmbeddingEstimator(strategy="identity")
-    features, targets = callback.extract_features(dummy, loader(0))
+    features, targets = callback.extract_features(None, dummy, loader(0))
     X, y = separable(seed=0)
     np.testing.assert_allclose(features.numpy(), X)
     np.testing.assert_array_equal(targets.numpy(), y)
     X_train, y_train = callback.check_array(features, targets)
-    X_test, y_test = callback.check_array(*callback.extract_features(dummy, loader(1)))
+    X_test, y_test = callback.check_array(
+        *callback.extract_features(None, dummy, loader(1))
+    )
     assert callback.fit_and_score(X_train, y_train, X_test, y_test) >= 0.95
 
 
@@ -112,7 +114,7 @@ def test_embedding_restores_the_training_modes():
     dummy = DummyEmbeddingEstimator(strategy="identity")
     dummy.train()
     callback = ModelProbingCallback(LogisticRegression(), loader(0), loader(1))
-    callback.extract_features(dummy, loader(0))
+    callback.extract_features(None, dummy, loader(0))
     assert dummy.training
 
 

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from sklearn.linear_model import LogisticRegression
 from torch import nn
@@ -67,7 +68,23 @@ def test_every_n_val_epochs_skips_the_sanity_check():
     )
     probe, _ = fit(callback, max_epochs=2, val=True)
     assert probe.calls == [0]
-    assert probe.val_epoch_counter == 2
+    assert probe.counter_val_epochs == 2
+
+
+def test_validation_counter_with_a_stand_in_trainer_and_in_checkpoints():
+    # A stand-in trainer without `sanity_checking` counts every validation;
+    # the counter is saved, and read back from checkpoints of either key.
+    callback = ModelProbingCVCallback(
+        loader(0), LogisticRegression(), every_n_val_epochs=2
+    )
+    trainer, calls = SimpleNamespace(is_global_zero=True), []
+    callback.probing = lambda trainer, pl_module: calls.append(trainer)
+    callback.on_validation_epoch_end(trainer, None)
+    callback.on_validation_epoch_end(trainer, None)
+    assert calls == [trainer] and callback.counter_val_epochs == 2
+    assert callback.state_dict() == {"counter_val_epochs": 2}
+    callback.load_state_dict({"val_epoch_counter": 5})
+    assert callback.counter_val_epochs == 5
 
 
 def test_test_flags_gate_the_hooks():
@@ -110,7 +127,7 @@ def test_check_array_keeps_shapes():
 def test_extract_features_returns_the_inputs_in_order():
     callback = ModelProbingCVCallback(loader(0), LogisticRegression())
     dummy = DummyEmbeddingEstimator(strategy="identity")
-    features, targets = callback.extract_features(dummy, loader(0))
+    features, targets = callback.extract_features(None, dummy, loader(0))
     X, y = separable(seed=0)
     np.testing.assert_allclose(features.numpy(), X)
     np.testing.assert_array_equal(targets.numpy(), y)
@@ -159,3 +176,22 @@ def test_probing_at_test_end_with_a_prefix():
     for fold in range(4):
         assert results[f"fold{fold}/logreg_test_score"] >= 0.9
     assert "fold4/logreg_test_score" not in results
+
+
+def test_the_transformer_check_reads_the_names_of_its_module(monkeypatch):
+    # Upstream nidl's tests patch the check's names in model_probing_cv.
+    import nidl.callbacks.model_probing_cv as module
+
+    class NotNidl(pl.LightningModule):
+        pass
+
+    callback = ModelProbingCVCallback(
+        DataLoader(TensorDataset(torch.zeros(4, 2), torch.tensor([0, 1, 0, 1]))),
+        LogisticRegression(), cv=2,
+    )
+    monkeypatch.setattr(module, "BaseEstimator", pl.LightningModule)
+    with pytest.raises(ValueError, match="nidl transformer"):
+        callback.probing(None, object())
+    monkeypatch.setattr(module, "_estimator_is", lambda estimator, kind: False)
+    with pytest.raises(ValueError, match="got NotNidl"):
+        callback.probing(None, NotNidl())

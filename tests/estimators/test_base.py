@@ -2,11 +2,12 @@
 
 import numpy as np
 import pytest
+import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from nidl.estimators import BaseEstimator, RegressorMixin
+from nidl.estimators import BaseEstimator, RegressorMixin, TransformerMixin
 from tests.conftest import QUIET
 
 
@@ -85,3 +86,62 @@ def test_history_holds_the_epoch_means_weighted_by_batch_size():
     assert model.history_["train/weight"] == pytest.approx([2.5, 2.5])
     # The loss falls from the first epoch to the second.
     assert model.history_["train/loss"][1] < model.history_["train/loss"][0]
+
+
+@pytest.mark.parametrize(
+    "mixin, kind, method",
+    [
+        ("TransformerMixin", "transformer", "transform"),
+        ("RegressorMixin", "regressor", "predict"),
+        ("ClassifierMixin", "classifier", "predict"),
+        ("ClusterMixin", "clusterer", "predict"),
+    ],
+)
+def test_mixins_name_their_kind_and_give_its_method(mixin, kind, method):
+    # Code that dispatches on `_estimator_type` (older scikit-learn, older
+    # nidl) reads the kind; a bare estimator has neither method.
+    import nidl.estimators
+
+    klass = getattr(nidl.estimators, mixin)
+    assert klass._estimator_type == kind
+    estimator = type("Estimator", (klass, BaseEstimator), {})()
+    other = "predict" if method == "transform" else "transform"
+    assert hasattr(estimator, "fit") and hasattr(estimator, method)
+    assert not hasattr(estimator, other)
+    bare = BaseEstimator()
+    assert not hasattr(bare, "transform") and not hasattr(bare, "predict")
+
+
+class MinimalEmbedding(TransformerMixin, BaseEstimator):
+    """A subclass for a Trainer of the user's: no batch_size, `dim` not
+    stored, and a transform_step that takes the inputs and the batch index."""
+
+    def __init__(self, dim=2):
+        super().__init__()
+        self.linear = nn.Linear(dim, 2)
+
+    def transform_step(self, x, batch_idx=None):
+        return x
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return nn.functional.cross_entropy(self.linear(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.1)
+
+
+def test_a_minimal_subclass_trains_with_a_user_trainer_and_embeds_with_targets():
+    x = torch.randn(8, 2)
+    y = torch.arange(8) % 2
+    model = MinimalEmbedding()
+    trainer = pl.Trainer(
+        max_epochs=1, logger=False, enable_checkpointing=False,
+        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu",
+    )
+    trainer.fit(model, DataLoader(TensorDataset(x, y), batch_size=4))
+    assert trainer.current_epoch == 1
+    # transform_step gets the inputs alone, without a loader index.
+    outputs = model.transform_step_with_targets((x, y), 0)
+    assert torch.equal(outputs["features"], x)
+    assert torch.equal(outputs["targets"], y)

@@ -46,6 +46,20 @@ def test_arrays_and_a_validation_loader():
     assert probing().fit(LOADER, LOADER).score(LOADER) == 1.0
 
 
+def test_upstream_keyword_names_of_the_loaders():
+    # fit(train_dataloader=, val_dataloader=), predict/score(test_dataloader=)
+    # as upstream nidl names them; the validation loader is ignored.
+    model = probing()
+    assert model.fit(train_dataloader=LOADER, val_dataloader=LOADER) is model
+    assert model.fitted_ is True
+    np.testing.assert_array_equal(model.predict(test_dataloader=LOADER), y)
+    assert model.score(test_dataloader=LOADER, scoring="f1") == 1.0
+    with pytest.raises(TypeError, match="not both"):
+        model.score(LOADER, test_dataloader=LOADER)
+    with pytest.raises(TypeError, match="needs data"):
+        probing().fit()
+
+
 def test_dict_list_and_callable_scoring():
     scores = probing(scoring={"acc": "accuracy", "f1": "f1"}).fit(LOADER).score(LOADER)
     assert scores == {"acc": 1.0, "f1": 1.0}
@@ -83,15 +97,24 @@ def test_bad_parts_are_refused(embedder, probe):
         ModelProbing(embedder, probe).fit(X, y)
 
 
-def test_unfitted_embedder_and_trainer_options_are_refused():
+def test_unfitted_embedder_is_refused():
     vae = VAE(nn.Linear(3, 4), nn.Linear(2, 3), encoder_out_dim=4, latent_dim=2)
     with pytest.raises(NotFittedError, match="fit it before probing"):
         ModelProbing(vae, LogisticRegression()).fit(X, y)
-    model = ModelProbing(DummyEmbeddingEstimator(), LogisticRegression(),
-                         max_epochs=3)
+
+
+def test_trainer_options_are_kept_ignored_with_a_warning_and_typos_refused():
+    model = ModelProbing(DummyEmbeddingEstimator(strategy="identity"),
+                         LogisticRegression(), max_epochs=3, accelerator="cpu")
     assert clone(model).get_params()["max_epochs"] == 3
-    with pytest.raises(TypeError, match="max_epochs"):
+    with pytest.warns(UserWarning, match=r"ignores the Trainer options "
+                      r"\['accelerator', 'max_epochs'\]"):
         model.fit(X, y)
+    assert model.score(X, y) > 0.5
+    typo = ModelProbing(DummyEmbeddingEstimator(), LogisticRegression(),
+                        max_epoch=3)
+    with pytest.raises(TypeError, match=r"\['max_epoch'\].*spelling"):
+        typo.fit(X, y)
 
 
 def test_predict_and_score_before_fit():

@@ -158,7 +158,8 @@ def test_report_dict_equals_sklearn(data, weighted):
     weights = weights if weighted else None
     report = regression_report(y_true, y_pred, sample_weight=weights,
                                output_dict=True)
-    assert list(report) == ["0", "1", "2", "average"]
+    names = ["regressor 0", "regressor 1", "regressor 2"]
+    assert list(report) == names + ["average"]
     expected = {
         name: metric(y_true, y_pred, sample_weight=weights, multioutput="raw_values")
         for name, metric in SKLEARN.items()
@@ -167,19 +168,26 @@ def test_report_dict_equals_sklearn(data, weighted):
                                 multioutput="raw_values")
     for name, values in expected.items():
         for j in range(3):
-            assert report[str(j)][name] == pytest.approx(values[j], rel=1e-12)
-            assert isinstance(report[str(j)][name], float)
+            assert report[names[j]][name] == pytest.approx(values[j], rel=1e-12)
+            assert isinstance(report[names[j]][name], float)
         assert report["average"][name] == pytest.approx(np.mean(values), rel=1e-12)
-    assert list(report["0"]) == ["MAE", "MedAE", "RMSE", "MSE", "R2", "PCC", "EVar"]
+    assert list(report["regressor 0"]) == [
+        "MAE", "MedAE", "RMSE", "MSE", "R2", "PCC", "EVar"
+    ]
 
 
-def test_report_single_target_has_no_average(data):
+@pytest.mark.parametrize("column", [False, True])
+def test_report_single_target_gives_its_scores_directly(data, column):
+    # One target, one column or not: the scores themselves, no name level.
     y_true, y_pred, _ = data
-    report = regression_report(y_true[:, 0], y_pred[:, 0], output_dict=True)
-    assert list(report) == ["0"]
-    assert report["0"]["R2"] == pytest.approx(r2_score(y_true[:, 0], y_pred[:, 0]))
-    text = regression_report(y_true[:, 0], y_pred[:, 0])
-    assert "average" not in text
+    y_true, y_pred = y_true[:, :1], y_pred[:, :1]
+    if not column:
+        y_true, y_pred = y_true[:, 0], y_pred[:, 0]
+    report = regression_report(y_true, y_pred, output_dict=True)
+    assert list(report) == ["MAE", "MedAE", "RMSE", "MSE", "R2", "PCC", "EVar"]
+    assert report["R2"] == pytest.approx(r2_score(y_true, y_pred))
+    text = regression_report(y_true, y_pred)
+    assert "average" not in text and "regressor 0" in text
 
 
 def test_report_text_table(data):
@@ -211,8 +219,8 @@ def test_report_columns_widen_for_long_values():
 def test_report_constant_predictor_is_finite():
     y_true = np.array([1.0, 2.0, 3.0, 4.0])
     report = regression_report(y_true, np.full(4, 2.5), output_dict=True)
-    assert report["0"]["PCC"] == 0.0 and report["0"]["R2"] == 0.0
-    assert report["0"]["EVar"] == 0.0
+    assert report["PCC"] == 0.0 and report["R2"] == 0.0
+    assert report["EVar"] == 0.0
 
 
 def test_report_data_frame_names(data):

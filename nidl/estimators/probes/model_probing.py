@@ -1,5 +1,7 @@
 """Probing a fitted embedding with a scikit-learn model."""
 
+import warnings
+
 import numpy as np
 import sklearn.base
 import torch
@@ -7,9 +9,21 @@ from sklearn.metrics import check_scoring
 from sklearn.utils.validation import check_is_fitted
 
 from ...utils._data import is_dataset, is_loader
+from .._training import TRAINER_ARGUMENTS
 from ..base import BaseEstimator as NidlEstimator
 
 __all__ = ["ModelProbing"]
+
+
+def _data_argument(X, loader, name):
+    """``X``, or the loader passed under upstream nidl's keyword ``name``."""
+    if loader is None:
+        if X is None:
+            raise TypeError(f"ModelProbing needs data: pass X (or {name}).")
+        return X
+    if X is not None:
+        raise TypeError(f"pass the data once, as X or as {name}, not both.")
+    return loader
 
 
 def _numpy(values):
@@ -47,14 +61,18 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
         scorer ``scorer(estimator, X, y)`` for one value; a list, tuple or
         dict of them for a dict of values.
     **kwargs
-        Accepted for compatibility with upstream nidl's signature, and
-        refused by ``fit`` with a TypeError: the embedding runs with the
-        embedding estimator's own Trainer options.
+        Options of ``pytorch_lightning.Trainer``, accepted for compatibility
+        with upstream nidl's signature and, as there, ignored: ``fit``
+        warns that the embedding runs with the embedding estimator's own
+        Trainer options. A name that is not a Trainer option is refused by
+        ``fit`` with a TypeError.
 
     Attributes
     ----------
     probe_ : sklearn.base.BaseEstimator
         The fitted clone of ``probe``.
+    fitted_ : bool
+        True once fitted.
     n_features_in_ : int
         Number of embedding features the probe was fitted on.
 
@@ -99,11 +117,21 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
 
     def _check_parts(self):
         """Check the parameters before any work."""
-        if self._extra_kwargs:
+        unknown = sorted(set(self._extra_kwargs) - TRAINER_ARGUMENTS)
+        if unknown:
             raise TypeError(
-                f"ModelProbing got the keyword arguments {sorted(self._extra_kwargs)}, "
-                "but takes no Trainer option: the embedding runs with the "
-                "embedding estimator's own options; set them there."
+                f"ModelProbing got the keyword arguments {unknown}, which are "
+                "neither its parameters nor options of pytorch_lightning.Trainer; "
+                "check their spelling."
+            )
+        if self._extra_kwargs:
+            # Upstream nidl accepts them too, and ignores them as well.
+            warnings.warn(
+                f"ModelProbing ignores the Trainer options "
+                f"{sorted(self._extra_kwargs)}: the embedding runs with the "
+                "embedding estimator's own options; set them there.",
+                UserWarning,
+                stacklevel=3,
             )
         if not isinstance(self.embedding_estimator, NidlEstimator):
             raise TypeError(
@@ -143,7 +171,7 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
         features, targets = self.embedding_estimator.transform_with_targets(X, y)
         return _numpy(features), _numpy(targets)
 
-    def fit(self, X, y=None):
+    def fit(self, X=None, y=None, *, train_dataloader=None, val_dataloader=None):
         """Embed ``X`` and fit a clone of the probe on the embeddings.
 
         Parameters
@@ -154,40 +182,51 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
         y : array-like, torch.Tensor, DataLoader or None, default=None
             Targets of array or tensor input. A DataLoader or Dataset here
             (upstream's validation loader) is ignored.
+        train_dataloader : DataLoader, default=None
+            The training data under upstream nidl's keyword, in place of
+            ``X``.
+        val_dataloader : DataLoader, default=None
+            Ignored, as upstream nidl ignores it: the probe has no
+            validation.
 
         Returns
         -------
         self : ModelProbing
             The fitted estimator.
         """
+        X = _data_argument(X, train_dataloader, "train_dataloader")
         self._check_parts()
         features, targets = self._embed(X, y)
         probe = sklearn.base.clone(self.probe)
         probe.fit(features, targets)
         self.probe_ = probe
         self.n_features_in_ = features.shape[1]
+        self.fitted_ = True
         return self
 
     def __sklearn_is_fitted__(self):
         return hasattr(self, "probe_")
 
-    def predict(self, X):
+    def predict(self, X=None, *, test_dataloader=None):
         """Predict with the probe on the embeddings of ``X``.
 
         Parameters
         ----------
         X : DataLoader, Dataset, torch.Tensor or array-like
             Data shaped like the training data.
+        test_dataloader : DataLoader, default=None
+            The data under upstream nidl's keyword, in place of ``X``.
 
         Returns
         -------
         y_pred : numpy.ndarray, shape (n_samples, ...)
             The probe's predictions.
         """
+        X = _data_argument(X, test_dataloader, "test_dataloader")
         check_is_fitted(self)
         return self.probe_.predict(_numpy(self.embedding_estimator.transform(X)))
 
-    def score(self, X, y=None, scoring=None):
+    def score(self, X=None, y=None, scoring=None, *, test_dataloader=None):
         """Score the probe on the embeddings of ``X``.
 
         Parameters
@@ -198,6 +237,8 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
             Targets of array or tensor input.
         scoring : str, callable, list, tuple, dict or None, default=None
             Overrides the ``scoring`` parameter for this call.
+        test_dataloader : DataLoader, default=None
+            The data under upstream nidl's keyword, in place of ``X``.
 
         Returns
         -------
@@ -205,6 +246,7 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
             One value for a single metric (the probe's ``score`` when both
             ``scoring`` are None), a dict for several.
         """
+        X = _data_argument(X, test_dataloader, "test_dataloader")
         check_is_fitted(self)
         scoring = self.scoring if scoring is None else scoring
         features, targets = self._embed(X, y)
