@@ -19,7 +19,7 @@ from ..._docstrings import fill_doc
 from ...utils._data import collate, is_dataset, is_loader
 from ...utils.validation import check_targets
 from ..base import BaseEstimator, TransformerMixin
-from ._optimization import estimator_optimizers
+from ._steps import estimator_optimizers, log_loss
 from .utils.encoder import build_encoder
 
 #: Standard deviation of the noise of the default second view, as a
@@ -514,13 +514,7 @@ default=None
         if self._uses_labels and y is None:
             raise ValueError(self._no_labels_message("the batch"))
         loss = self._loss_value(z1, z2, y)
-        if self._attached_trainer() is not None:
-            names = [f"loss/{stage}"] + ([] if stage == "train" else [f"{stage}/loss"])
-            for log_name in names:
-                self.log(
-                    log_name, loss, prog_bar=True, on_step=False, on_epoch=True,
-                    sync_dist=True, batch_size=len(x1),
-                )
+        log_loss(self, loss, stage, len(x1))
         return {
             "loss": loss,
             "z1": z1.detach(),

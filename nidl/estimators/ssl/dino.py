@@ -14,6 +14,7 @@ from ._contrastive import (
     TwoViewEstimator,
 )
 from ._moving_average import MovingAverageMixin, frozen_copy
+from ._steps import log_loss
 from .utils import DINOProjectionHead
 from .utils.momentum import MomentumUpdater
 
@@ -500,13 +501,7 @@ default=None
             z_teacher = self.teacher_head(self.teacher(torch.cat(global_crops)))
         z_teacher = z_teacher.view(NUM_GLOBAL_CROPS, batch_size, -1)
         loss = self.loss(z_teacher, z_student, epoch=self.current_epoch)
-        if self._attached_trainer() is not None:
-            names = [f"loss/{stage}"] + ([] if stage == "train" else [f"{stage}/loss"])
-            for log_name in names:
-                self.log(
-                    log_name, loss, prog_bar=True, on_step=False, on_epoch=True,
-                    sync_dist=True, batch_size=batch_size,
-                )
+        log_loss(self, loss, stage, batch_size)
         return {
             "loss": loss,
             "z_student": z_student.detach(),

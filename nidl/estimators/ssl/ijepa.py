@@ -16,7 +16,7 @@ from ...backbones.volume.utils import build_2d_sincos_posemb, build_3d_sincos_po
 from .._mixins import TransformerMixin
 from ..base import BaseEstimator
 from ._moving_average import MovingAverageMixin, frozen_copy
-from ._optimization import estimator_optimizers
+from ._steps import estimator_optimizers, log_loss
 from .utils.momentum import MomentumUpdater
 
 __all__ = ["IJEPA"]
@@ -625,13 +625,7 @@ default="warmup_cosine"
             )
         z_pred = self.predictor(context, context_indices, target_indices)
         loss = self.loss(z_pred, z_target)
-        if self._attached_trainer() is not None:
-            names = [f"loss/{stage}"] + ([] if stage == "train" else [f"{stage}/loss"])
-            for log_name in names:
-                self.log(
-                    log_name, loss, prog_bar=True, on_step=False, on_epoch=True,
-                    sync_dist=True, batch_size=batch_size,
-                )
+        log_loss(self, loss, stage, batch_size)
         return {"loss": loss, "z_pred": z_pred.detach(), "z_target": z_target}
 
     def training_step(self, batch, batch_idx, dataloader_idx=0):

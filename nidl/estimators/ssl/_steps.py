@@ -1,4 +1,5 @@
-"""The optimiser of a self-supervised estimator, from its parameters."""
+"""What the steps of the self-supervised estimators share: the loss they log and
+their optimiser."""
 
 from .utils.optimizer import configure_ssl_optimizers
 
@@ -35,3 +36,31 @@ def estimator_optimizers(estimator, param_groups):
             trainer.estimated_stepping_batches if needs_steps else None
         ),
     )
+
+
+def log_loss(estimator, loss, stage, batch_size):
+    """Log a step's loss as upstream nidl names it, ``loss/<stage>``.
+
+    A validation loss is logged as ``val/loss`` too, the name nidl's
+    ``history_`` records. Nothing is logged outside a Trainer (a step
+    called by hand).
+
+    Parameters
+    ----------
+    estimator : nidl.estimators.BaseEstimator
+        The estimator whose step this is.
+    loss : torch.Tensor
+        The step's loss.
+    stage : {"train", "val"}
+        The stage.
+    batch_size : int
+        Number of samples of the batch, which weighs the epoch mean.
+    """
+    if estimator._attached_trainer() is None:
+        return
+    names = [f"loss/{stage}"] + ([] if stage == "train" else [f"{stage}/loss"])
+    for name in names:
+        estimator.log(
+            name, loss, prog_bar=True, on_step=False, on_epoch=True,
+            sync_dist=True, batch_size=batch_size,
+        )
