@@ -21,13 +21,14 @@ from ._contrastive import (
     global_views,
 )
 
-#: Kernel profiles of a distance ``u >= 0``, unnormalised (``K(0) = 1``).
+#: Kernel profiles of a distance ``u >= 0`` (a tensor), unnormalised
+#: (``K(0) = 1``).
 KERNELS = {
-    "gaussian": lambda u: np.exp(-(u**2) / 2),
-    "epanechnikov": lambda u: np.where(u < 1, 1 - u**2, 0.0),
-    "exponential": lambda u: np.exp(-u),
-    "linear": lambda u: np.where(u < 1, 1 - u, 0.0),
-    "cosine": lambda u: np.where(u < 1, np.cos(np.pi * u / 2), 0.0),
+    "gaussian": lambda u: torch.exp(-(u**2) / 2),
+    "epanechnikov": lambda u: (1 - u**2).clamp(min=0),
+    "exponential": lambda u: torch.exp(-u),
+    "linear": lambda u: (1 - u).clamp(min=0),
+    "cosine": lambda u: torch.where(u < 1, torch.cos(torch.pi * u / 2), 0.0),
 }
 
 #: Bandwidth rules estimated from the data.
@@ -96,6 +97,16 @@ def _bandwidth_matrix(bandwidth, n_features=None):
             "eigenvalues <= 0."
         )
     return H
+
+
+def kernel_similarities(scaled, kernel):
+    """``K(||s_i - s_j||)`` between every two rows ``s`` of a tensor ``scaled``.
+
+    The rows are the samples already multiplied by ``H^{-1/2}``; the result
+    is computed on their device, in their dtype.
+    """
+    distances = torch.linalg.vector_norm(scaled[:, None] - scaled[None], dim=-1)
+    return KERNELS[kernel](distances)
 
 
 def _square_roots(H):
@@ -275,9 +286,8 @@ class KernelMetric(BaseEstimator):
         """
         check_is_fitted(self)
         X = validate_data(self, X, dtype=np.float64, reset=False)
-        scaled = X @ self.inv_sqr_bandwidth_
-        distances = np.linalg.norm(scaled[:, None] - scaled[None], axis=-1)
-        return KERNELS[self.kernel](distances)
+        scaled = torch.from_numpy(X @ self.inv_sqr_bandwidth_)
+        return kernel_similarities(scaled, self.kernel).numpy()
 
     def fit_pairwise(self, X):
         """Fit on ``X`` and return its pairwise similarities.
@@ -503,7 +513,7 @@ class YAwareInfoNCE(nn.Module):
         self._check_kernel_metric(labels)
         z1, z2, labels = global_views(z1, z2, labels, loss=name)
         logits, _ = contrastive_logits(z1, z2, self.temperature)
-        weights = self._label_weights(labels.detach().cpu().numpy())
+        weights = self._label_weights(labels.detach())
         return F.cross_entropy(logits, weights.to(logits))
 
     def _check_kernel_metric(self, labels):
@@ -520,14 +530,35 @@ class YAwareInfoNCE(nn.Module):
             metric.fit(labels.detach().cpu().numpy())
 
     def _label_weights(self, labels):
-        """Normalised weights ``(2N, 2N - 1)`` of the views other than each."""
-        similarity = self.kernel_metric.pairwise(labels)
+        """Normalised weights ``(2N, 2N - 1)`` of the views other than each.
+
+        Computed on the labels' device, so that a training step sends
+        nothing to the host but whether the labels are finite.
+        """
+        labels = torch.as_tensor(labels)
+        metric = self.kernel_metric
+        if labels.shape[1] != metric.n_features_in_:
+            raise ValueError(
+                f"the labels have {labels.shape[1]} features, but the kernel "
+                f"metric was fitted on labels with {metric.n_features_in_} "
+                "features; give every batch labels of the same width."
+            )
+        if not bool(torch.isfinite(labels).all()):
+            raise ValueError(
+                "the labels hold NaN or infinite values; remove or replace them "
+                "in the dataset."
+            )
+        inverse = torch.as_tensor(
+            metric.inv_sqr_bandwidth_, dtype=torch.float64, device=labels.device
+        )
+        similarity = kernel_similarities(labels.to(torch.float64) @ inverse,
+                                         metric.kernel)
         n_views = 2 * len(labels)
-        similarity = np.tile(similarity, (2, 2))
-        others = ~np.eye(n_views, dtype=bool)
+        similarity = similarity.repeat(2, 2)
+        others = ~torch.eye(n_views, dtype=torch.bool, device=labels.device)
         weights = similarity[others].reshape(n_views, n_views - 1)
         # The other view of a view's sample has weight K(0) = 1: no row is 0.
-        return torch.from_numpy(weights / weights.sum(axis=1, keepdims=True))
+        return weights / weights.sum(dim=1, keepdim=True)
 
     def extra_repr(self):
         return (
