@@ -179,7 +179,7 @@ class SimCLRProjectionHead(ProjectionHead):
         )
 
 
-class YAwareProjectionHead(ProjectionHead):
+class YAwareProjectionHead(SimCLRProjectionHead):
     """Projection head of y-Aware contrastive learning: Linear, ReLU, Linear.
 
     The head of :class:`SimCLRProjectionHead` with a smaller hidden layer.
@@ -208,13 +208,7 @@ class YAwareProjectionHead(ProjectionHead):
     """
 
     def __init__(self, input_dim=2048, hidden_dim=512, output_dim=128):
-        _check_dims(input_dim=input_dim, hidden_dim=hidden_dim, output_dim=output_dim)
-        super().__init__(
-            [
-                (input_dim, hidden_dim, None, nn.ReLU()),
-                (hidden_dim, output_dim, None, None),
-            ]
-        )
+        super().__init__(input_dim, hidden_dim, output_dim)
 
 
 class BarlowTwinsProjectionHead(ProjectionHead):
