@@ -201,6 +201,14 @@ class MultiBlockMasker:
         self.num_target_blocks = num_target_blocks
         self.min_keep = min_keep
         self.allow_overlap = allow_overlap
+        # The grid coordinates of every patch, in the row-major order of the
+        # patch tokens: one (n_patches,) tensor per axis.
+        self._coordinates = [
+            axis.flatten()
+            for axis in torch.meshgrid(
+                *(torch.arange(size) for size in self.grid_size), indexing="ij"
+            )
+        ]
 
     @property
     def n_patches(self):
@@ -225,15 +233,17 @@ class MultiBlockMasker:
             for ratio, size in zip(ratios, self.grid_size)
         )
 
-    def place(self, shape, generator):
-        """Boolean mask ``grid_size`` of a block of ``shape`` at a random place."""
-        mask = torch.zeros(self.grid_size, dtype=torch.bool)
-        corner = [
-            int(torch.randint(0, size - side + 1, (1,), generator=generator))
-            for size, side in zip(self.grid_size, shape)
-        ]
-        mask[tuple(slice(c, c + side) for c, side in zip(corner, shape))] = True
-        return mask
+    def place(self, shape, count, generator):
+        """Masks ``(count, n_patches)`` of blocks of ``shape`` at random places.
+
+        All the blocks are drawn at once: a patch is in a block when each of
+        its grid coordinates lies within the block's span on that axis.
+        """
+        inside = torch.ones(count, self.n_patches, dtype=torch.bool)
+        for coordinate, size, side in zip(self._coordinates, self.grid_size, shape):
+            start = torch.randint(0, size - side + 1, (count, 1), generator=generator)
+            inside &= (coordinate >= start) & (coordinate < start + side)
+        return inside
 
     def check(self):
         """Refuse target blocks too small for ``min_keep`` (no draw can pass)."""
@@ -256,27 +266,28 @@ class MultiBlockMasker:
         context_shape = self.block_shape(
             self.context_block_scale, (1.0, 1.0), generator
         )
-        contexts, targets = [], []
-        for _ in range(batch_size):
-            blocks = [self.place(target_shape, generator)
-                      for _ in range(self.num_target_blocks)]
-            targets.append([block.flatten().nonzero()[:, 0] for block in blocks])
-            contexts.append(self.context(context_shape, blocks, generator))
-        n_context = min(len(context) for context in contexts)
-        context = torch.stack([
-            context[torch.randperm(len(context), generator=generator)[:n_context]]
-            .sort()
-            .values
-            for context in contexts
-        ])
-        target = torch.stack([
-            torch.stack([sample[m] for sample in targets])
-            for m in range(self.num_target_blocks)
-        ])
-        return context, target
+        n_blocks = self.num_target_blocks
+        targets = self.place(target_shape, batch_size * n_blocks, generator)
+        targets = targets.view(batch_size, n_blocks, -1)
+        contexts = self.place(context_shape, batch_size, generator)
+        if not self.allow_overlap:
+            contexts &= ~targets.any(dim=1)
+        # The rare samples left with too few context patches draw again.
+        for sample in (contexts.sum(dim=1) <= self.min_keep).nonzero()[:, 0]:
+            contexts[sample] = self.context(context_shape, targets[sample], generator)
+        # Every sample keeps a random subset of the smallest context's size.
+        n_context = int(contexts.sum(dim=1).min())
+        scores = torch.rand(contexts.shape, generator=generator)
+        scores[~contexts] = 2.0  # after every kept patch
+        kept = scores.topk(n_context, dim=1, largest=False).indices
+        context = kept.sort(dim=1).values
+        # Every target block has the same shape and lies inside the grid: the
+        # same number of patches, listed in order by nonzero.
+        target = targets.nonzero()[:, 2].view(batch_size, n_blocks, -1)
+        return context, target.transpose(0, 1)
 
     def context(self, shape, blocks, generator):
-        """Patch indices of a context block, less the target ``blocks``.
+        """Mask ``(n_patches,)`` of a context block, less the target ``blocks``.
 
         A place that leaves ``min_keep`` patches or fewer is drawn again;
         after :data:`PLACEMENT_TRIES` places, one target block fewer is cut
@@ -284,13 +295,12 @@ class MultiBlockMasker:
         """
         for n_cut in range(len(blocks), -1, -1):
             for _ in range(PLACEMENT_TRIES):
-                mask = self.place(shape, generator)
+                mask = self.place(shape, 1, generator)[0]
                 if not self.allow_overlap:
-                    for block in blocks[:n_cut]:
-                        mask &= ~block
+                    mask &= ~blocks[:n_cut].any(dim=0)
                 if int(mask.sum()) > self.min_keep:
-                    return mask.flatten().nonzero()[:, 0]
-        return mask.flatten().nonzero()[:, 0]
+                    return mask
+        return mask
 
 
 def check_range(value, name, positive=True, maximum=None):
