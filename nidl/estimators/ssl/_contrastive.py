@@ -35,6 +35,27 @@ class TwoViewBatch(list):
     """
 
 
+def split_labels(batch):
+    """The views and the labels of a batch ``[v1, v2, ...]`` or ``([v1, ...], y)``.
+
+    Returns ``(views, y)``, ``y`` None for a batch without labels.
+
+    Raises
+    ------
+    ValueError
+        If the labels are not a tensor.
+    """
+    labelled = (
+        isinstance(batch, (list, tuple))
+        and len(batch) == 2
+        and isinstance(batch[0], (list, tuple))
+    )
+    views, y = batch if labelled else (batch, None)
+    if y is not None and not isinstance(y, torch.Tensor):
+        raise ValueError(f"the labels of a batch must be a tensor, got {y!r}.")
+    return views, y
+
+
 def parse_two_views(batch):
     """The two views and the labels of a batch.
 
@@ -61,12 +82,7 @@ def parse_two_views(batch):
     """
     if isinstance(batch, TwoViewBatch):
         return batch[0], batch[1], batch[2]
-    labelled = (
-        isinstance(batch, (list, tuple))
-        and len(batch) == 2
-        and isinstance(batch[0], (list, tuple))
-    )
-    views, y = batch if labelled else (batch, None)
+    views, y = split_labels(batch)
     # A layout error (one view where two are needed), as upstream reports it.
     several = isinstance(views, (list, tuple))
     if not several:
@@ -93,8 +109,6 @@ def parse_two_views(batch):
             "of one view and its labels is not two views: make the dataset "
             "return [view1, view2] or ([view1, view2], y)."
         )
-    if y is not None and not isinstance(y, torch.Tensor):
-        raise ValueError(f"the labels of a batch must be a tensor, got {y!r}.")
     return views[0], views[1], y
 
 

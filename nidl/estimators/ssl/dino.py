@@ -10,9 +10,7 @@ from torch.nn.parameter import is_lazy
 
 from ..._docstrings import fill_doc
 from ...losses import DINOLoss
-from ._contrastive import (
-    TwoViewEstimator,
-)
+from ._contrastive import TwoViewEstimator, split_labels
 from ._moving_average import MovingAverageMixin, frozen_copy
 from ._steps import log_loss
 from .utils import DINOProjectionHead
@@ -71,12 +69,7 @@ def parse_crops(batch, num_local_crops):
         f"nidl.transforms.MultiViewsTransform(transforms), or pass an array to "
         "fit, which makes the crops with `transforms`."
     )
-    labelled = (
-        isinstance(batch, (list, tuple))
-        and len(batch) == 2
-        and isinstance(batch[0], (list, tuple))
-    )
-    crops, y = batch if labelled else (batch, None)
+    crops, y = split_labels(batch)
     # A layout error (one tensor where crops are needed), as upstream reports it.
     several = isinstance(crops, (list, tuple))
     if not several:
@@ -107,8 +100,6 @@ def parse_crops(batch, num_local_crops):
             f"the crops of a batch hold {sorted(sizes)} samples, which must be "
             "equal: every crop is a view of the same samples."
         )
-    if y is not None and not isinstance(y, torch.Tensor):
-        raise ValueError(f"the labels of a batch must be a tensor, got {y!r}.")
     return list(crops), y
 
 
