@@ -30,6 +30,34 @@ def _triple(value, name):
     return tuple(int(v) for v in value)
 
 
+def _drop_path_rates(drop_path_rate, depth):
+    """Stochastic depth rates of ``depth`` blocks, rising linearly from 0.
+
+    Plain floats, so that the model can be built on the meta device.
+    """
+    return [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+
+
+def _init_vit_weights(model, tokens):
+    """Truncated normal (std 0.02) for the learned ``tokens`` and the linear
+    weights; zero biases; unit layer norms.
+
+    ``tokens`` may hold None or buffers (fixed positions), which are skipped.
+    """
+    for token in tokens:
+        if isinstance(token, nn.Parameter):
+            nn.init.trunc_normal_(token, std=0.02)
+    for module in model.modules():
+        if isinstance(module, nn.Linear):
+            nn.init.trunc_normal_(module.weight, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
+            nn.init.ones_(module.weight)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+
+
 class PatchEmbed3D(nn.Module):
     """Cut a volume into non-overlapping patches and embed each one.
 
@@ -185,7 +213,8 @@ class DropPath(nn.Module):
             return x
         keep = 1.0 - self.drop_prob
         mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
-        return x * mask / keep
+        # Scale the per-sample mask, not the whole activation.
+        return x * mask.div_(keep)
 
     def extra_repr(self):
         return f"drop_prob={self.drop_prob}"

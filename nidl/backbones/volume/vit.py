@@ -23,6 +23,8 @@ from ._vit_layers import (
     LayerScale,
     Mlp,
     PatchEmbed3D,
+    _drop_path_rates,
+    _init_vit_weights,
 )
 from .utils.pos_embed import build_3d_sincos_posemb
 
@@ -253,9 +255,7 @@ class VisionTransformer3D(nn.Module):
         self.patch_drop = nn.Identity()
         self.norm_pre = norm_layer(embed_dim) if pre_norm else nn.Identity()
 
-        # Rates rising linearly from 0; plain floats, so that the model can
-        # be built on the meta device.
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        rates = _drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.Sequential(*[
             block_fn(
                 dim=embed_dim, num_heads=num_heads, mlp_ratio=mlp_ratio,
@@ -290,20 +290,7 @@ class VisionTransformer3D(nn.Module):
         """Initialise the weights: truncated normal (std 0.02) for the
         tokens, the learned positions and the linear weights; zero biases;
         unit layer norms."""
-        for token in (self.cls_token, self.reg_token):
-            if token is not None:
-                nn.init.trunc_normal_(token, std=0.02)
-        if isinstance(self.pos_embed, nn.Parameter):
-            nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
-                nn.init.ones_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        _init_vit_weights(self, (self.cls_token, self.reg_token, self.pos_embed))
 
     def _grid_pos_embed(self, grid_size):
         """Position embeddings for another grid (``dynamic_img_size``)."""

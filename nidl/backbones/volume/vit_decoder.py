@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ._mirror import check_decoder_arguments
-from ._vit_layers import Block, _triple
+from ._vit_layers import Block, _drop_path_rates, _init_vit_weights, _triple
 from .utils.pos_embed import build_3d_sincos_posemb
 from .vit import POS_EMBEDS
 
@@ -143,7 +143,7 @@ class VisionTransformer3DDecoder(nn.Module):
             pos = build_3d_sincos_posemb(*self.grid_size, embed_dim=embed_dim)
             self.register_buffer("pos_embed", pos.flatten(2).transpose(1, 2),
                                  persistent=False)
-        rates = [drop_path_rate * i / max(depth - 1, 1) for i in range(depth)]
+        rates = _drop_path_rates(drop_path_rate, depth)
         self.blocks = nn.Sequential(*[
             Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias,
                   qk_norm=qk_norm, proj_bias=proj_bias, drop_path=rates[index],
@@ -154,17 +154,7 @@ class VisionTransformer3DDecoder(nn.Module):
         self.unpatch = nn.ConvTranspose3d(embed_dim, out_channels,
                                           kernel_size=self.patch_size,
                                           stride=self.patch_size)
-        self._init_weights()
-
-    def _init_weights(self):
-        # As the encoder: truncated normal (std 0.02) weights, zero biases.
-        if isinstance(self.pos_embed, nn.Parameter):
-            nn.init.trunc_normal_(self.pos_embed, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        _init_vit_weights(self, (self.pos_embed,))
 
     def forward(self, z):
         """Decode a batch ``(batch, in_features)`` into volumes

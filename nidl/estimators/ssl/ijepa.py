@@ -12,6 +12,7 @@ from torch.nn.parameter import is_lazy
 
 from ..._docstrings import fill_doc
 from ...backbones.volume import Block
+from ...backbones.volume._vit_layers import _init_vit_weights
 from ...backbones.volume.utils import build_2d_sincos_posemb, build_3d_sincos_posemb
 from .._mixins import TransformerMixin
 from ..base import BaseEstimator
@@ -134,11 +135,7 @@ class IJEPAPredictor(nn.Module):
         )
         self.norm = nn.LayerNorm(predictor_embed_dim)
         self.proj = nn.Linear(predictor_embed_dim, embed_dim)
-        nn.init.trunc_normal_(self.mask_token, std=0.02)
-        for module in self.modules():
-            if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
-                nn.init.zeros_(module.bias)
+        _init_vit_weights(self, (self.mask_token,))
 
     def forward(self, context, context_indices, target_indices):
         """Predicted tokens ``(M * B, Kt, embed_dim)`` of the target blocks.

@@ -10,15 +10,22 @@ __all__ = ["MomentumUpdater", "initialize_momentum_params"]
 
 
 def _check_same_structure(online, momentum):
-    shapes = [tuple(p.shape) for p in online.parameters()]
-    momentum_shapes = [tuple(p.shape) for p in momentum.parameters()]
-    if shapes != momentum_shapes:
-        raise ValueError(
-            f"momentum has {len(momentum_shapes)} parameters of shapes "
-            f"{momentum_shapes} but online has {len(shapes)} of shapes {shapes}; "
-            "the momentum network must be a copy of the online one "
-            "(copy.deepcopy(online))."
-        )
+    """Return the two networks' parameters, checked to match one to one."""
+    params = list(online.parameters())
+    momentum_params = list(momentum.parameters())
+    # Cheap enough to run at every step; the message is only built on failure.
+    if len(params) == len(momentum_params) and all(
+        p.shape == m.shape for p, m in zip(params, momentum_params)
+    ):
+        return params, momentum_params
+    shapes = [tuple(p.shape) for p in params]
+    momentum_shapes = [tuple(p.shape) for p in momentum_params]
+    raise ValueError(
+        f"momentum has {len(momentum_shapes)} parameters of shapes "
+        f"{momentum_shapes} but online has {len(shapes)} of shapes {shapes}; "
+        "the momentum network must be a copy of the online one "
+        "(copy.deepcopy(online))."
+    )
 
 
 def initialize_momentum_params(online, momentum):
@@ -133,11 +140,9 @@ class MomentumUpdater:
         momentum : torch.nn.Module
             Its moving average, updated in place.
         """
-        _check_same_structure(online, momentum)
+        params, momentum_params = _check_same_structure(online, momentum)
         weight = 1.0 - self.cur_lambda
-        for online_param, momentum_param in zip(
-            online.parameters(), momentum.parameters(), strict=True
-        ):
+        for online_param, momentum_param in zip(params, momentum_params):
             momentum_param.lerp_(online_param, weight)
 
     def update_lambda(self, cur_step, max_steps):
