@@ -360,22 +360,17 @@ class MetricsCallback(Callback):
 
     @staticmethod
     def _concat(values, pl_module):
-        if isinstance(values[0], torch.Tensor):
-            values = [value if value.dim() else value.reshape(1) for value in values]
-            joined = torch.cat([value.to(values[0].device) for value in values])
-            world_size = getattr(pl_module.trainer, "world_size", 1)
-            if world_size > 1:
-                # Gathered on the module's device (NCCL needs it), then put back.
-                gathered = pl_module.all_gather(joined.to(pl_module.device))
-                joined = gathered.flatten(0, 1).to(joined.device)
-            return joined
-        values = [np.atleast_1d(value) for value in values]
-        joined = np.concatenate(values)
-        world_size = getattr(pl_module.trainer, "world_size", 1)
-        if world_size > 1:
+        is_tensor = isinstance(values[0], torch.Tensor)
+        if is_tensor:
+            device = values[0].device
+            joined = torch.cat([torch.atleast_1d(value).to(device) for value in values])
+        else:
+            joined = np.concatenate([np.atleast_1d(value) for value in values])
+        if getattr(pl_module.trainer, "world_size", 1) > 1:
+            # Gathered on the module's device (NCCL needs it), then put back.
             gathered = pl_module.all_gather(
-                torch.as_tensor(joined, device=pl_module.device))
-            joined = gathered.flatten(0, 1).cpu().numpy()
+                torch.as_tensor(joined, device=pl_module.device)).flatten(0, 1)
+            joined = gathered.to(device) if is_tensor else gathered.cpu().numpy()
         return joined
 
     def _compute(self, stage, pl_module):
@@ -435,17 +430,13 @@ class MetricsCallback(Callback):
                 if callable(getattr(metric, "to", None)):
                     moved = metric.to(device)
                     stateful[name] = metric if moved is None else moved
+        for stage_name in {"fit": ("train", "val"), "test": ("test",)}.get(stage, ()):
+            self._cache[stage_name] = {}
+            for metric in self._stateful[stage_name].values():
+                metric.reset()
         if stage == "fit":
-            for stage_name in ("train", "val"):
-                self._cache[stage_name] = {}
-                for metric in self._stateful[stage_name].values():
-                    metric.reset()
             self._val_epochs = 0
             self._logged_step = None
-        elif stage == "test":
-            self._cache["test"] = {}
-            for metric in self._stateful["test"].values():
-                metric.reset()
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
         """Collect the step's metric inputs; log them every n training steps."""

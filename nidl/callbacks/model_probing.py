@@ -12,6 +12,7 @@ from sklearn.utils import check_array
 from torch.utils.data import DataLoader, DistributedSampler
 
 from ..estimators import BaseEstimator, TransformerMixin
+from ..estimators.probes.model_probing import _check_probe
 
 __all__ = ["ModelProbingCallback"]
 
@@ -25,9 +26,14 @@ def _check_frequency(value, name):
     return int(value)
 
 
+def _world_size(trainer):
+    """Number of processes of ``trainer``; 1 for None or a stand-in without it."""
+    return getattr(trainer, "world_size", 1)
+
+
 def _adapt_loader(dataloader, trainer):
     """The loader itself on one process, else one over this rank's share."""
-    world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
+    world_size = _world_size(trainer)
     if world_size <= 1:
         return dataloader
     sampler = DistributedSampler(
@@ -50,15 +56,12 @@ def _adapt_loader(dataloader, trainer):
     )
 
 
-def _gather_in_order(values, pl_module, n_samples, world_size):
+def _gather_in_order(values, pl_module, n_samples):
     """All ranks' rows of a ``DistributedSampler`` loader, in dataset order."""
-    if world_size <= 1:
-        return values
     gathered = pl_module.all_gather(values.to(pl_module.device)).cpu()
-    # Rank r holds samples r, r + world_size, ...: interleave, drop padding.
+    # Rank r holds samples r, r + world size, ...: interleave, drop padding.
     rows = gathered.transpose(0, 1).reshape(-1, *values.shape[1:])
     return rows[:n_samples]
-
 
 
 #: The mixin of each kind of nidl estimator.
@@ -69,6 +72,7 @@ def _estimator_is(module, kind):
     """Whether ``module`` is a nidl estimator of ``kind`` (``"transformer"``)."""
     return isinstance(module, _KINDS[kind])
 
+
 class _ProbingCallback(Callback):
     """Shared scheduling, embedding and logging of the probing callbacks."""
 
@@ -78,13 +82,7 @@ class _ProbingCallback(Callback):
         prefix_score,
     ):
         super().__init__()
-        if not isinstance(probe, sklearn.base.BaseEstimator) or not hasattr(
-            probe, "fit"
-        ):
-            raise TypeError(
-                "probe must be a scikit-learn estimator "
-                f"(sklearn.base.BaseEstimator), got {type(probe).__name__}."
-            )
+        _check_probe(probe)
         self.probe = probe
         self.scoring = scoring
         self.every_n_train_epochs = _check_frequency(
@@ -141,7 +139,7 @@ class _ProbingCallback(Callback):
         features : torch.Tensor, shape (n_samples, n_features)
         targets : torch.Tensor, shape (n_samples, ...)
         """
-        world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
+        world_size = _world_size(trainer)
         loader = _adapt_loader(dataloader, trainer)
         modes = [(module, module.training) for module in pl_module.modules()]
         pl_module.eval()
@@ -161,8 +159,8 @@ class _ProbingCallback(Callback):
         features, targets = torch.cat(features), torch.cat(targets)
         if world_size > 1:
             n_samples = len(dataloader.dataset)
-            features = _gather_in_order(features, pl_module, n_samples, world_size)
-            targets = _gather_in_order(targets, pl_module, n_samples, world_size)
+            features = _gather_in_order(features, pl_module, n_samples)
+            targets = _gather_in_order(targets, pl_module, n_samples)
         return features, targets
 
     def check_array(self, X, y):
@@ -203,6 +201,17 @@ class _ProbingCallback(Callback):
             name, float(value), on_step=False, on_epoch=True, prog_bar=self.prog_bar,
             sync_dist=True, batch_size=1,
         )
+
+    @staticmethod
+    def _on_rank_zero(trainer, function, *args):
+        """``function(*args)``, run on rank 0 only and broadcast to the others."""
+        world_size = _world_size(trainer)
+        result = None
+        if world_size <= 1 or trainer.global_rank == 0:
+            result = function(*args)
+        if world_size > 1:
+            result = trainer.strategy.broadcast(result, src=0)
+        return result
 
     def probing(self, trainer, pl_module):
         """Probe the embedding and log the scores; subclasses implement it."""
@@ -402,12 +411,9 @@ class ModelProbingCallback(_ProbingCallback):
         X_test, y_test = self.check_array(
             *self.extract_features(trainer, pl_module, self.test_dataloader)
         )
-        world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
-        scores = None
-        if world_size <= 1 or trainer.global_rank == 0:
-            scores = self.fit_and_score(X_train, y_train, X_test, y_test)
-        if world_size > 1:
-            scores = trainer.strategy.broadcast(scores, src=0)
+        scores = self._on_rank_zero(
+            trainer, self.fit_and_score, X_train, y_train, X_test, y_test
+        )
         for name, value in _named_scores(scores, self.prefix_score).items():
             self._log(trainer, pl_module, name, value)
         return scores

@@ -154,12 +154,7 @@ class ModelProbingCVCallback(_ProbingCallback):
         X, y = self.check_array(
             *self.extract_features(trainer, pl_module, self.dataloader)
         )
-        world_size = getattr(trainer, "world_size", 1) if trainer is not None else 1
-        results = None
-        if world_size <= 1 or trainer.global_rank == 0:
-            results = self.cross_validate(X, y)
-        if world_size > 1:
-            results = trainer.strategy.broadcast(results, src=0)
+        results = self._on_rank_zero(trainer, self.cross_validate, X, y)
         for key, values in results.items():
             for fold, value in enumerate(values):
                 if not _is_number(value):

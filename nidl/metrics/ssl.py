@@ -131,6 +131,15 @@ def _check_same_samples(X, Y):
         )
 
 
+def _prepare_views(z1, z2):
+    """Inputs of the scores comparing the embeddings of two views."""
+    (z1, z2), dtype, as_tensor = _prepare((z1, z2), ("z1", "z2"))
+    _check_matrix(z1, "z1")
+    _check_matrix(z2, "z2")
+    _check_same_shape(z1, z2)
+    return z1, z2, dtype, as_tensor
+
+
 def _check_eps(eps):
     check_scalar(eps, "eps", numbers.Real, min_val=0, include_boundaries="neither")
 
@@ -214,10 +223,7 @@ def alignment_score(z1, z2, normalize=True, alpha=2, eps=1e-12):
     >>> alignment_score(z, torch.tensor([[0.0, 1.0], [-1.0, 0.0], [-0.8, 0.6]]))
     tensor(2.)
     """
-    (z1, z2), dtype, as_tensor = _prepare((z1, z2), ("z1", "z2"))
-    _check_matrix(z1, "z1")
-    _check_matrix(z2, "z2")
-    _check_same_shape(z1, z2)
+    z1, z2, dtype, as_tensor = _prepare_views(z1, z2)
     check_scalar(alpha, "alpha", numbers.Real, min_val=0, include_boundaries="neither")
     _check_eps(eps)
     if normalize:
@@ -392,10 +398,7 @@ def contrastive_accuracy_score(z1, z2, normalize=True, topk=1, eps=1e-12):
     >>> contrastive_accuracy_score(z1, z1[[1, 0, 2, 3]], topk=2)
     tensor(1.)
     """
-    (z1, z2), dtype, as_tensor = _prepare((z1, z2), ("z1", "z2"))
-    _check_matrix(z1, "z1")
-    _check_matrix(z2, "z2")
-    _check_same_shape(z1, z2)
+    z1, z2, dtype, as_tensor = _prepare_views(z1, z2)
     check_scalar(topk, "topk", numbers.Integral, min_val=1)
     _check_eps(eps)
     if normalize:
@@ -665,7 +668,7 @@ def kruskal_similarity(X, Y, spherical=False):
     error = torch.linalg.vector_norm(d_X - d_Y)
     spread = torch.linalg.vector_norm(d_Y - d_Y.mean())
     ratio = error / spread.clamp_min(torch.finfo(spread.dtype).tiny)
-    undefined = (spread == 0) | (d_Y == d_Y[:1]).all()
+    undefined = (spread == 0) | _is_constant(d_Y)
     fallback = (error == 0).to(ratio.dtype)
     score = torch.where(undefined, fallback, 1 - ratio)
     return _result(score, dtype, as_tensor, scalar=False)

@@ -26,6 +26,15 @@ def _data_argument(X, loader, name):
     return loader
 
 
+def _check_probe(probe):
+    """Refuse a probe that is not a scikit-learn estimator with ``fit``."""
+    if not isinstance(probe, sklearn.base.BaseEstimator) or not hasattr(probe, "fit"):
+        raise TypeError(
+            "probe must be a scikit-learn estimator "
+            f"(sklearn.base.BaseEstimator), got {type(probe).__name__}."
+        )
+
+
 def _numpy(values):
     """Features or targets as a NumPy array."""
     if isinstance(values, torch.Tensor):
@@ -144,13 +153,7 @@ class ModelProbing(sklearn.base.MetaEstimatorMixin, sklearn.base.BaseEstimator):
                 "embedding_estimator must be a transformer, with transform; "
                 f"{type(self.embedding_estimator).__name__} has none."
             )
-        if not isinstance(self.probe, sklearn.base.BaseEstimator) or not hasattr(
-            self.probe, "fit"
-        ):
-            raise TypeError(
-                "probe must be a scikit-learn estimator "
-                f"(sklearn.base.BaseEstimator), got {type(self.probe).__name__}."
-            )
+        _check_probe(self.probe)
         check_is_fitted(
             self.embedding_estimator,
             msg=(
