@@ -1,5 +1,7 @@
 """Readers of image files (NIfTI, NumPy, Pillow formats), each naming the
-file it could not read."""
+file it could not read, and the checksum of a file's bytes."""
+
+import hashlib
 
 import numpy as np
 
@@ -18,6 +20,16 @@ PIL_SUFFIXES = (
     ".webp",
 )
 SUPPORTED_SUFFIXES = ", ".join((*NIFTI_SUFFIXES, ".npy", ".npz", *PIL_SUFFIXES))
+
+
+def file_digest(path, algorithm):
+    """The hexadecimal ``algorithm`` digest (e.g. "sha256") of a file's bytes,
+    read by blocks of 1 MiB so that large images need little memory."""
+    digest = hashlib.new(algorithm)
+    with open(path, "rb") as file:
+        for block in iter(lambda: file.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def cannot_read(path, kind, error):

@@ -7,12 +7,13 @@ tests can replace ``read_csv``, ``load``, ``isfile`` and ``glob`` here.
 
 import errno
 import glob
-import hashlib
 import os
 import warnings
 
 import numpy as np
 from torch.utils.data import Dataset
+
+from ._readers import file_digest
 
 try:
     import pandas as pd
@@ -234,8 +235,10 @@ class BaseNumpyDataset(_BaseDataset):
                 "so their rows of the arrays are ambiguous; remove the "
                 "duplicates."
             )
-        # The arrays follow participants.tsv, not the split.
-        self._rows = {subject: row for row, subject in enumerate(ids)}
+        # The arrays follow participants.tsv, not the split: the row of each
+        # subject of the split is looked up once here, not for every item.
+        rows = {subject: row for row, subject in enumerate(ids)}
+        self._rows = [rows[subject] for subject in self._df["participant_id"]]
         self._data = [
             np.load(os.path.join(root, name), mmap_mode="r") for name in self.patterns
         ]
@@ -255,7 +258,7 @@ class BaseNumpyDataset(_BaseDataset):
         targets : numpy.ndarray or None
             The subject's targets, in the order of ``targets``.
         """
-        row = self._rows[self._df["participant_id"].iloc[idx]]
+        row = self._rows[idx]
         return [array[row] for array in self._data], self._target_row(idx)
 
 
@@ -415,11 +418,7 @@ class BaseImageDataset(_BaseDataset):
         -------
         checksum : str
         """
-        digest = hashlib.sha1()
-        with open(path, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_digest(path, "sha1")
 
     def get_data(self, idx):
         """Return the file paths and the targets of the ``idx``-th subject.

@@ -1,6 +1,5 @@
 """A dataset over a table of image files, with labels, checksums and a cache."""
 
-import hashlib
 import os
 
 import numpy as np
@@ -13,6 +12,7 @@ from ._readers import (
     PIL_SUFFIXES,
     SUPPORTED_SUFFIXES,
     cannot_read,
+    file_digest,
     load_nifti,
     load_numpy,
     load_pil,
@@ -463,11 +463,7 @@ class ImageDataFrameDataset(Dataset):
     @classmethod
     def _checksum(cls, filename):
         """Return the SHA-256 checksum of a file's bytes, in hexadecimal."""
-        digest = hashlib.sha256()
-        with open(filename, "rb") as file:
-            for block in iter(lambda: file.read(1 << 20), b""):
-                digest.update(block)
-        return digest.hexdigest()
+        return file_digest(filename, "sha256")
 
     @classmethod
     def _verify_checksum(cls, filename, expect_checksum):

@@ -9,6 +9,7 @@ from sklearn.utils import check_scalar
 
 from .._optional import import_optional
 from .brain_cohort import _SITES, _check_cohort_args, _draw_subjects, _Template
+from .openbhb import _FILES
 
 __all__ = ["make_openbhb_folder"]
 
@@ -47,8 +48,11 @@ _N_DESTRIEUX = 74
 _CSF_INTENSITY = 0.2
 
 
-def _subject_stem(participant_id):
-    return f"sub-{participant_id}/ses-1/sub-{participant_id}_preproc-"
+def _path(root, folder, modality, participant_id=None):
+    """Where :class:`OpenBHB` reads a file of ``modality``: the layout is its
+    own, so that the folder written and the reader cannot disagree."""
+    relative = _FILES[modality].format(id=participant_id)
+    return os.path.join(root, folder, *relative.split("/"))
 
 
 def _atlas(tpm, affine, rng):
@@ -261,11 +265,10 @@ def make_openbhb_folder(root, n_subjects=20, resolution=4, n_vertices=642,
             in_regions = np.bincount(atlas.ravel(), weights.ravel(),
                                      minlength=n_rois + 1)
             vbm_rois[i, row] = in_regions[1:] * voxel_ml
-        stem = os.path.join(root, folders[i], "derivatives",
-                            *_subject_stem(ids[i]).split("/"))
-        os.makedirs(os.path.dirname(stem), exist_ok=True)
-        np.save(stem + "quasiraw_T1w.npy", quasiraw[None, None])
-        np.save(stem + "cat12vbm_desc-gm_T1w.npy", density[None, None])
+        quasiraw_path = _path(root, folders[i], "quasiraw", ids[i])
+        os.makedirs(os.path.dirname(quasiraw_path), exist_ok=True)
+        np.save(quasiraw_path, quasiraw[None, None])
+        np.save(_path(root, folders[i], "vbm", ids[i]), density[None, None])
 
     # fs_xhemi: a per-vertex pattern shared by all subjects, scaled with age.
     pattern = rng.uniform(0.5, 1.5, size=(len(_XHEMI_CHANNELS), n_vertices))
@@ -273,9 +276,7 @@ def make_openbhb_folder(root, n_subjects=20, resolution=4, n_vertices=642,
         trend = np.array([value * (1 + slope * (age[i] - 50.0))
                           for _, value, slope in _XHEMI_CHANNELS])
         xhemi = trend[:, None] * pattern * rng.normal(1.0, 0.05, pattern.shape)
-        stem = os.path.join(root, folders[i], "derivatives",
-                            *_subject_stem(ids[i]).split("/"))
-        np.save(stem + "freesurfer_desc-xhemi_T1w.npy",
+        np.save(_path(root, folders[i], "fs_xhemi", ids[i]),
                 xhemi[None].astype(np.float32))
 
     roi_names = [f"lROI{k:02d}" for k in range(1, _N_NEUROMORPHOMETRICS + 1)] + [
@@ -293,14 +294,11 @@ def make_openbhb_folder(root, n_subjects=20, resolution=4, n_vertices=642,
         fs_values[atlas_name] = _fs_table(2 * n_regions, age, head_size, rng)
     for folder in ("train", "val"):
         rows = folders == folder
-        derivatives = os.path.join(root, folder, "derivatives")
-        _write_roi_csv(pd, os.path.join(derivatives, "cat12vbm_roi",
-                                        "cat12vbm_roi_features.csv"),
+        _write_roi_csv(pd, _path(root, folder, "vbm_roi"),
                        ids[rows], vbm_rois[rows], vbm_features)
         for atlas_name, regions in fs_regions.items():
             _write_roi_csv(
-                pd, os.path.join(derivatives, "freesurfer_roi",
-                                 f"{atlas_name}_roi_features.csv"),
+                pd, _path(root, folder, f"fs_{atlas_name}_roi"),
                 ids[rows], fs_values[atlas_name][rows],
                 [f"{region}_{measure}" for measure in measures
                  for region in regions])

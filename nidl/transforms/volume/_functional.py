@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import itertools
 import math
-import numbers
 
 import numpy as np
 import torch
 
-from .._utils import as_type_of, cast_to_dtype, computing_dtype, to_numpy, uniform
+from .._utils import (
+    as_type_of,
+    cast_to_dtype,
+    computing_dtype,
+    is_integer,
+    to_numpy,
+    uniform,
+)
 
 
 def as_float(data):
@@ -55,7 +61,11 @@ def map_channels(data, masking_fn, owner, function):
     """
     data = as_float(data)
     channels = data[None] if data.ndim == 3 else data
-    output = channels.clone() if isinstance(data, torch.Tensor) else channels.copy()
+    # Every channel is written below: no need to copy the input first.
+    if isinstance(data, torch.Tensor):
+        output = torch.empty_like(channels)
+    else:
+        output = np.empty_like(channels)
     for channel, volume in enumerate(channels):
         voxels = masked_voxels(volume, masking_fn, owner, channel)
         output[channel] = function(volume, voxels)
@@ -188,9 +198,7 @@ def anatomical_axis(label, affine, owner):
     if affine is None:
         # Without an affine the voxel axes are taken to be in RAS+ order.
         return world_axis
-    if isinstance(affine, torch.Tensor):
-        affine = affine.detach().cpu().numpy()
-    affine = np.asarray(affine, dtype=np.float64)
+    affine = np.asarray(to_numpy(affine), dtype=np.float64)
     if affine.shape != (4, 4):
         raise ValueError(
             f"{owner}: the affine must be a 4x4 matrix; got shape {affine.shape}."
@@ -207,7 +215,7 @@ def anatomical_axis(label, affine, owner):
 
 
 def check_axis(axis, name, owner):
-    if isinstance(axis, numbers.Integral) and not isinstance(axis, bool):
+    if is_integer(axis):
         if axis in (0, 1, 2):
             return int(axis)
     elif axis in ("LR", "AP", "IS"):

@@ -186,7 +186,7 @@ class RandomGaussianNoise(VolumeTransform):
         )
         noise = noise * std + mean
         if isinstance(data, torch.Tensor):
-            noisy = work + noise.to(work.dtype).to(data.device)
+            noisy = work + noise.to(device=data.device, dtype=work.dtype)
         else:
             noisy = work + noise.numpy()
         return cast_to_dtype(noisy, data.dtype)
@@ -584,6 +584,6 @@ class RandomErasing(VolumeTransform):
             if not is_floating(data):
                 fill = integer_fill(fill, data)
             if isinstance(fill, torch.Tensor):
-                fill = fill.to(data.dtype).to(data.device)
+                fill = fill.to(device=data.device, dtype=data.dtype)
             data[region] = fill
         return data

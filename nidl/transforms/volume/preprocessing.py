@@ -461,10 +461,8 @@ class Resample(VolumeTransform):
         self.target = target
         self.interpolation = check_interpolation(interpolation, owner)
 
-    def _check_affine(self, affine, data):
-        if isinstance(affine, torch.Tensor):
-            affine = affine.detach().cpu().numpy()
-        affine = np.asarray(affine, dtype=np.float64)
+    def _check_affine(self, affine):
+        affine = np.asarray(to_numpy(affine), dtype=np.float64)
         if affine.shape != (4, 4) or not np.isfinite(affine).all():
             raise ValueError(
                 f"{self.name}: the affine must be a finite 4x4 matrix (voxel "
@@ -487,7 +485,7 @@ class Resample(VolumeTransform):
         return shape, target / voxel_size
 
     def _resample(self, data, affine):
-        affine, voxel_size = self._check_affine(affine, data)
+        affine, voxel_size = self._check_affine(affine)
         shape, step = self._geometry(spatial_shape(data), voxel_size)
         output = resample_voxel_grid(data, shape, step, self.interpolation)
         return output, grid_affine(affine, step)
