@@ -2,14 +2,13 @@
 
 from ..._docstrings import fill_doc
 from ...losses import DCLLoss
-from ._contrastive import TwoViewEstimator
-from .utils import SimCLRProjectionHead
+from .simclr import SimCLR
 
 __all__ = ["DCL"]
 
 
 @fill_doc
-class DCL(TwoViewEstimator):
+class DCL(SimCLR):
     """DCL, contrastive learning with a decoupled loss, trained by Lightning.
 
     Decoupled contrastive learning [1]_ is SimCLR whose InfoNCE loss leaves
@@ -99,26 +98,6 @@ default="warmup_cosine"
     (32, 4)
     """
 
-    def __init__(
-        self, encoder, encoder_kwargs=None, proj_input_dim=2048,
-        proj_hidden_dim=2048, proj_output_dim=128, temperature=0.1,
-        optimizer="adamW", learning_rate=3e-4, weight_decay=5e-4,
-        exclude_bias_and_norm_wd=True, optimizer_kwargs=None,
-        lr_scheduler="warmup_cosine", lr_scheduler_kwargs=None, transforms=None,
-        random_state=None, batch_size=128, **kwargs,
-    ):
-        self.temperature = temperature
-        super().__init__(
-            encoder, encoder_kwargs, proj_input_dim, proj_hidden_dim,
-            proj_output_dim, optimizer, learning_rate, weight_decay,
-            exclude_bias_and_norm_wd, optimizer_kwargs, lr_scheduler,
-            lr_scheduler_kwargs, transforms, random_state, batch_size, **kwargs,
-        )
-
-    def _make_head(self):
-        return SimCLRProjectionHead(
-            self.proj_input_dim, self.proj_hidden_dim, self.proj_output_dim
-        )
-
+    # SimCLR's parameters, head and steps; only the loss differs.
     def _make_loss(self):
         return DCLLoss(temperature=self.temperature)
